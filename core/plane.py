@@ -1,0 +1,677 @@
+"""The control plane's coordinator: calls in, inputs to containers, outputs back, logs out.
+
+Everything here runs on the server's event loop. Callers (client sessions) and containers are
+:class:`Peer` objects with an outbox, so the scheduling code never awaits a socket. Inputs are
+written to the store before they are acknowledged and outputs before they are forwarded, so a
+restarted plane rebuilds its queues from the store and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from strato import _protocol as proto
+from strato.core.pools import (
+    MAX_CRASHES_PER_INPUT,
+    MAX_INIT_FAILURES,
+    Container,
+    FunctionPool,
+    QueuedInput,
+)
+from strato.core.store import Store
+from strato.exception import InvalidError, NotFoundError
+from strato.plugins.manager import Providers
+from strato.plugins.provider import ContainerSpec, InstanceState
+
+log = logging.getLogger("strato.plane")
+
+TICK_S = 0.25
+
+
+def new_id(prefix: str) -> str:
+    """A fresh object id such as ``ap-3f2c...``."""
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Peer:
+    """One WebSocket connection seen from the plane: messages go through an outbox."""
+
+    def __init__(self, send_bytes: Callable[[bytes], Any], name: str = "") -> None:
+        self._send_bytes = send_bytes
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.name = name
+        self.closed = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        if not self.closed:
+            self.outbox.put_nowait(proto.pack(message))
+
+    async def pump(self) -> None:
+        """Write the outbox to the socket until :meth:`close`."""
+        while True:
+            data = await self.outbox.get()
+            if data is None:
+                return
+            try:
+                await self._send_bytes(data)
+            except Exception:  # noqa: BLE001 - the reader notices the broken socket
+                self.closed = True
+                return
+
+    def close(self) -> None:
+        self.closed = True
+        self.outbox.put_nowait(None)
+
+
+class LocalPeer(Peer):
+    """A caller in this very process: messages are handed over as dicts, no socket."""
+
+    def __init__(self, deliver: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(lambda _data: None, "local-session")
+        self._deliver = deliver
+
+    def send(self, message: dict[str, Any]) -> None:
+        if not self.closed:
+            self._deliver(message)
+
+
+@dataclass
+class CallState:
+    """A call the plane is routing outputs for."""
+
+    id: str
+    pool: FunctionPool
+    mode: str
+    subscriber: Peer | None = None
+    cancelled: bool = False
+    waiters: dict[int, list[asyncio.Future[None]]] = field(default_factory=dict)
+
+
+class ControlPlane:
+    """Apps, functions, calls and containers: the broker's state machine."""
+
+    def __init__(
+        self,
+        store: Store,
+        providers: Providers,
+        *,
+        default_max_containers: int | None = None,
+        recover: bool = True,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.server_url = ""
+        #: whether start() rebuilds queues from the store (a standalone server does; an
+        #: embedded plane lives and dies with its one caller and owns nothing earlier)
+        self.recover = recover
+        self.default_max_containers = default_max_containers or (os.cpu_count() or 1)
+        self.pools: dict[str, FunctionPool] = {}
+        self.containers: dict[str, Container] = {}
+        self.calls: dict[str, CallState] = {}
+        self.log_subscribers: dict[str, set[Peer]] = defaultdict(set)
+        self._tick_task: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._last_expiry = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self, server_url: str) -> None:
+        """Recover from the store, then start the periodic tick."""
+        self.server_url = server_url
+        self.loop = asyncio.get_running_loop()
+        if self.recover:
+            self._recover()
+        self._tick_task = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    def _recover(self) -> None:
+        self.store.stop_stale_containers("control plane restarted")
+        for row in self.store.unfinished_inputs():
+            pool = self.pool(row["function_id"])
+            call = self.calls.get(row["call_id"])
+            if call is None:
+                info = self.store.get_call(row["call_id"])
+                mode = info["mode"] if info else "map"
+                call = self.calls[row["call_id"]] = CallState(row["call_id"], pool, mode)
+            item = QueuedInput(
+                row["call_id"], row["idx"], row["method"], row["args"], row["attempt"], row["crashes"]
+            )
+            if row["not_before"] and row["not_before"] > time.time():
+                pool.delay(item, row["not_before"])
+            else:
+                pool.queue.append(item)
+        for pool in list(self.pools.values()):
+            self.autoscale(pool)
+
+    async def stop(self) -> None:
+        if self._tick_task:
+            self._tick_task.cancel()
+        for container in list(self.containers.values()):
+            self._terminate(container, "control plane stopped")
+
+    # -- apps and functions --------------------------------------------------------------------
+    def create_app(self, name: str | None) -> str:
+        app_id = new_id("ap")
+        self.store.create_app(app_id, name)
+        return app_id
+
+    def stop_app(self, app_id: str) -> None:
+        """Stop an app: its queued inputs are cancelled and its containers stopped."""
+        if self.store.get_app(app_id) is None:
+            raise NotFoundError(f"no app {app_id!r}")
+        self.store.set_app_state(app_id, "stopped")
+        for call in [c for c in self.calls.values() if c.pool.app_id == app_id]:
+            if not call.cancelled:
+                self.cancel_call(call.id)
+        for pool in [p for p in self.pools.values() if p.app_id == app_id]:
+            for container in list(pool.containers.values()):
+                self._stop_container(container, "app stopped")
+
+    def register_function(
+        self, app_id: str, name: str, definition: bytes, parent_id: str | None = None
+    ) -> str:
+        if self.store.get_app(app_id) is None:
+            raise NotFoundError(f"no app {app_id!r}")
+        function_id = new_id("fu")
+        self.store.create_function(function_id, app_id, name, definition, parent_id)
+        return function_id
+
+    def pool(self, function_id: str) -> FunctionPool:
+        pool = self.pools.get(function_id)
+        if pool is None:
+            row = self.store.get_function(function_id)
+            if row is None:
+                raise NotFoundError(f"no function {function_id!r}")
+            definition = proto.unpack(row["definition"])
+            pool = FunctionPool(function_id, row["app_id"], row["name"], definition)
+            self.pools[function_id] = pool
+        return pool
+
+    def update_autoscaler(self, function_id: str, settings: dict[str, int]) -> None:
+        pool = self.pool(function_id)
+        pool.overrides.update({k: v for k, v in settings.items() if v is not None})
+        self.autoscale(pool)
+
+    # -- calls from a session ----------------------------------------------------------------
+    def session_message(self, peer: Peer, message: dict[str, Any]) -> None:
+        """Handle one message from a caller; a failure is answered, the session goes on."""
+        kind = message["t"]
+        try:
+            if kind == "submit":
+                self.submit(peer, message)
+            elif kind == "resume":
+                self.resume(peer, message)
+            elif kind == "logs":
+                self.subscribe_logs(peer, message["app"])
+        except Exception as exc:  # noqa: BLE001 - answer the caller, keep the session
+            peer.send({"t": "error", "call": message.get("call"), "kind": type(exc).__name__, "message": str(exc)})
+
+    def submit(self, peer: Peer | None, message: dict[str, Any]) -> int:
+        """Make inputs durable, acknowledge them, and queue them. Returns the ack mark."""
+        call_id, function_id, mode = message["call"], message["fn"], message.get("mode", "map")
+        pool = self.pool(function_id)
+        items = message.get("items") or []
+        call = self.calls.get(call_id)
+        new_call = call is None and not message.get("replay")
+        if call is None:
+            call = self.calls[call_id] = CallState(call_id, pool, mode)
+        if peer is not None and mode not in ("spawn", "spawn_map"):
+            call.subscriber = peer
+        if message.get("replay") and items:
+            existing = {row[0] for row in self.store.outputs_from(call_id, 0)}
+            queued = {i.idx for i in pool.queue if i.call_id == call_id}
+            running = {
+                i.idx for c in pool.containers.values() for i in c.assigned.values() if i.call_id == call_id
+            }
+            items = [it for it in items if it[0] not in existing | queued | running]
+        self.store.add_inputs(call_id, function_id, mode, items, bool(message.get("last")), new_call)
+        upto = max((it[0] for it in message.get("items") or []), default=-1) + 1
+        if peer is not None and mode not in ("remote", "gen"):
+            # a .remote caller learns its input is durable from the output itself
+            peer.send({"t": "acked", "call": call_id, "upto": upto})
+        if call.cancelled:
+            return upto
+        for idx, args, method in items:
+            pool.queue.append(QueuedInput(call_id, idx, method, args))
+        self.dispatch(pool)
+        self.autoscale(pool)
+        return upto
+
+    def resume(self, peer: Peer, message: dict[str, Any]) -> None:
+        """A caller reconnected: route the call to it and send what it has not seen."""
+        call_id = message["call"]
+        call = self.calls.get(call_id)
+        if call is None:
+            call = self.calls[call_id] = CallState(call_id, self.pool(message["fn"]), "map")
+        call.subscriber = peer
+        done = self.store.outputs_from(call_id, int(message.get("received_upto", 0)))
+        for start in range(0, len(done), 1000):
+            chunk = done[start : start + 1000]
+            peer.send({"t": "out", "call": call_id, "items": [[i, s, d, 0] for i, s, d in chunk]})
+
+    def subscribe_logs(self, peer: Peer, app_id: str) -> None:
+        self.log_subscribers[app_id].add(peer)
+
+    def session_closed(self, peer: Peer) -> None:
+        for call in self.calls.values():
+            if call.subscriber is peer:
+                call.subscriber = None
+        for peers in self.log_subscribers.values():
+            peers.discard(peer)
+
+    def cancel_call(self, call_id: str, terminate_containers: bool = False) -> None:
+        """Cancel a call: queued inputs are dropped, running ones interrupted."""
+        call = self.calls.get(call_id)
+        if call is None:
+            info = self.store.get_call(call_id)
+            if info is None:
+                raise NotFoundError(f"no function call {call_id!r}")
+            call = self.calls[call_id] = CallState(call_id, self.pool(info["function_id"]), info["mode"])
+        call.cancelled = True
+        idxs = self.store.cancel_call(call_id, proto.CANCELLED)
+        pool = call.pool
+        pool.queue = type(pool.queue)(i for i in pool.queue if i.call_id != call_id)
+        pool.delayed = [i for i in pool.delayed if i.call_id != call_id]
+        for container in list(pool.containers.values()):
+            running = [k for k, i in container.assigned.items() if i.call_id == call_id]
+            for key in running:
+                del container.assigned[key]
+            if running and container.peer is not None:
+                if terminate_containers:
+                    self._stop_container(container, "terminated by cancel", force=True)
+                else:
+                    container.peer.send({"t": "cancel", "inputs": running})
+        self._deliver(call, [[idx, proto.CANCELLED, None, 0] for idx in idxs])
+        self.autoscale(pool)
+
+    async def wait_output(self, call_id: str, idx: int, timeout: float | None) -> dict[str, Any]:
+        """Wait up to ``timeout`` seconds for one output; returns the store's row."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            row = self.store.get_output(call_id, idx)
+            if row is None:
+                info = self.store.get_call(call_id)
+                if info is None:
+                    raise NotFoundError(f"no function call {call_id!r}")
+                if info["expires_at"] == float("inf"):
+                    return {"state": "expired"}
+                if info["inputs_complete"] and idx >= info["num_inputs"]:
+                    raise InvalidError(f"index {idx} is out of range: the call has {info['num_inputs']} inputs")
+            elif row["state"] == "done":
+                return row
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return {"state": "pending"}
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            call = self.calls.get(call_id)
+            if call is not None:
+                call.waiters.setdefault(idx, []).append(future)
+            wait = 1.0 if remaining is None else min(remaining, 1.0)
+            try:
+                await asyncio.wait_for(future, wait)
+            except asyncio.TimeoutError:
+                pass
+
+    def is_container_token(self, token: str) -> bool:
+        digest = hash_token(token)
+        return any(c.token_hash == digest and c.live for c in self.containers.values())
+
+    # -- containers ----------------------------------------------------------------------------
+    def container_connected(self, container_id: str, token: str, peer: Peer) -> Container:
+        container = self.containers.get(container_id)
+        if container is None or container.token_hash != hash_token(token) or not container.live:
+            raise PermissionError("unknown container or wrong token")
+        container.peer = peer
+        pool = container.pool
+        peer.send(
+            {
+                "t": "hello",
+                "container": container_id,
+                "app_id": pool.app_id,
+                "function_id": pool.id,
+                "function": pool.definition,
+            }
+        )
+        return container
+
+    def container_message(self, container: Container, message: dict[str, Any]) -> None:
+        kind = message["t"]
+        if kind == "out":
+            self._outputs(container, message["items"])
+        elif kind == "log":
+            self._logs(container, message["items"])
+        elif kind == "ready":
+            container.state = "ready"
+            container.ready_at = time.time()
+            container.idle_since = time.monotonic()
+            container.pool.init_failures = 0
+            self.store.update_container(container.id, state="ready", ready_at=container.ready_at)
+            self.dispatch(container.pool)
+        elif kind == "failed":
+            self._init_failed(container, message["error"])
+
+    def container_disconnected(self, container: Container) -> None:
+        if container.state == "stopped":
+            return
+        expected = container.state == "stopping"
+        reason = "stopped" if expected else "container exited unexpectedly"
+        self._lost(container, reason, crashed=not expected)
+
+    def _lost(self, container: Container, reason: str, crashed: bool) -> None:
+        """A container is gone: requeue what it held (a crash counts against each input)."""
+        pool = container.pool
+        container.state = "stopped"
+        self.store.update_container(container.id, state="stopped", exit_reason=reason, stopped_at=time.time())
+        if container.handle is not None:
+            self._provider_call(container, "terminate")
+        failed: list[tuple[QueuedInput, int, bytes | None]] = []
+        requeue: list[QueuedInput] = []
+        for item in container.assigned.values():
+            if crashed:
+                item.crashes += 1
+            if item.crashes > MAX_CRASHES_PER_INPUT:
+                failed.append((item, proto.CRASHED, _error_blob(
+                    f"the container running this input crashed {item.crashes} times ({reason})"
+                )))
+            else:
+                requeue.append(item)
+        container.assigned.clear()
+        if crashed:
+            self.store.update_attempts([(i.call_id, i.idx, i.attempt, i.crashes, None) for i in requeue])
+        pool.queue.extendleft(reversed(requeue))
+        self._finalize(pool, failed)
+        self.containers.pop(container.id, None)
+        pool.containers.pop(container.id, None)
+        self.dispatch(pool)
+        self.autoscale(pool)
+
+    def _init_failed(self, container: Container, error: bytes) -> None:
+        pool = container.pool
+        pool.init_failures += 1
+        container.state = "stopped"
+        self.store.update_container(container.id, state="stopped", exit_reason="start-up failed", stopped_at=time.time())
+        if container.handle is not None:
+            self._provider_call(container, "terminate")
+        requeue = list(container.assigned.values())
+        container.assigned.clear()
+        pool.queue.extendleft(reversed(requeue))
+        self.containers.pop(container.id, None)
+        pool.containers.pop(container.id, None)
+        if pool.init_failures >= MAX_INIT_FAILURES:
+            pool.init_failures = 0
+            items = list(pool.queue) + list(pool.delayed)
+            pool.queue.clear()
+            pool.delayed.clear()
+            self._finalize(pool, [(i, proto.INIT_FAILURE, error) for i in items])
+        else:
+            self.autoscale(pool)
+
+    # -- scheduling ----------------------------------------------------------------------------
+    def dispatch(self, pool: FunctionPool) -> None:
+        """Hand queued inputs to ready containers, up to each one's window."""
+        pool.release_due(time.time())
+        if not pool.queue:
+            return
+        window = pool.window()
+        lifetime = pool.options.get("max_inputs")
+        ready = sorted(
+            (c for c in pool.containers.values() if c.state == "ready" and c.peer is not None),
+            key=lambda c: len(c.assigned),
+        )
+        for container in ready:
+            room = window - len(container.assigned)
+            if lifetime:
+                room = min(room, int(lifetime) - container.inputs_done - len(container.assigned))
+            if room <= 0:
+                continue
+            batch = []
+            while pool.queue and len(batch) < room:
+                item = pool.queue.popleft()
+                call = self.calls.get(item.call_id)
+                if call is not None and call.cancelled:
+                    continue
+                container.assigned[item.key] = item
+                batch.append([item.key, item.call_id, item.idx, item.attempt, item.args, item.method])
+            if batch:
+                container.peer.send({"t": "inputs", "items": batch})
+            if not pool.queue:
+                break
+
+    def autoscale(self, pool: FunctionPool) -> None:
+        """Start containers until the pool has as many as the autoscaler rule wants."""
+        desired = pool.desired_containers(self.default_max_containers)
+        live = len(pool.live_containers())
+        for _ in range(desired - live):
+            self._launch(pool)
+
+    def _launch(self, pool: FunctionPool) -> None:
+        container_id = new_id("ct")
+        token = secrets.token_urlsafe(24)
+        options = pool.options
+        spec = ContainerSpec(
+            container_id=container_id,
+            app_id=pool.app_id,
+            function_id=pool.id,
+            function_name=pool.name,
+            server_url=self.server_url,
+            token=token,
+            cpu=options.get("cpu"),
+            memory_mib=options.get("memory"),
+            gpu=options.get("gpu_label"),
+            region=options.get("region"),
+            cloud=options.get("cloud"),
+            env=dict(options.get("env") or {}),
+            workdir=options.get("workdir"),
+            python_path=list(pool.definition.get("python_path") or []),
+        )
+        provider = self.providers.get("local")
+        container = Container(container_id, pool, hash_token(token), provider.name)
+        pool.containers[container_id] = container
+        self.containers[container_id] = container
+        self.store.add_container(
+            {
+                "id": container_id,
+                "function_id": pool.id,
+                "app_id": pool.app_id,
+                "provider": provider.name,
+                "token_hash": container.token_hash,
+                "state": "starting",
+                "started_at": container.started_at,
+                "gpu": spec.gpu,
+                "inputs_done": 0,
+            }
+        )
+        if not pool.notices_sent:
+            pool.notices_sent = True
+            notices = getattr(provider, "notices", lambda _s: [])(spec)
+            if notices:
+                self._app_notice(pool, [f"[strato] {pool.name}: {n}" for n in notices])
+        try:
+            container.handle = self.providers.provision(provider, spec)
+        except Exception as exc:  # noqa: BLE001 - a refused launch fails like a start-up
+            from strato._serialization import serialize_exception
+
+            self._init_failed(container, serialize_exception(exc))
+            return
+        self.store.update_container(
+            container_id, region=container.handle.region, instance_type=container.handle.instance_type
+        )
+
+    def _stop_container(self, container: Container, reason: str, force: bool = False) -> None:
+        if container.state in ("stopping", "stopped"):
+            return
+        container.state = "stopping"
+        if container.peer is not None and not force:
+            container.peer.send({"t": "stop"})
+            asyncio.get_running_loop().call_later(35.0, self._terminate, container, reason)
+        else:
+            self._terminate(container, reason)
+
+    def _terminate(self, container: Container, reason: str) -> None:
+        if container.handle is not None:
+            self._provider_call(container, "terminate")
+        if container.state != "stopped":
+            self._lost(container, reason, crashed=False)
+
+    def _provider_call(self, container: Container, method: str) -> Any:
+        provider = self.providers.get(container.provider)
+        return getattr(provider, method)(container.handle)
+
+    # -- outputs and logs ----------------------------------------------------------------------
+    def _outputs(self, container: Container, items: list[list[Any]]) -> None:
+        pool = container.pool
+        now = time.time()
+        final: list[tuple[QueuedInput, int, bytes | None]] = []
+        gen_rows: list[tuple[str, int, int, bytes]] = []
+        streamed: dict[str, list[list[Any]]] = defaultdict(list)
+        retried: list[tuple[str, int, int, int, float | None]] = []
+        for key, status, data, seq, seconds in items:
+            item = container.assigned.get(key)
+            if item is None:
+                continue  # cancelled or reassigned meanwhile
+            if status == proto.GEN_ITEM:
+                gen_rows.append((item.call_id, item.idx, seq, data))
+                streamed[item.call_id].append([item.idx, status, data, seq])
+                continue
+            del container.assigned[key]
+            container.inputs_done += 1
+            pool.observe(seconds)
+            if status in (proto.FAILURE, proto.TIMEOUT) and item.attempt < pool.max_retries:
+                item.attempt += 1
+                until = now + pool.retry_delay(item.attempt)
+                pool.delay(item, until)
+                retried.append((item.call_id, item.idx, item.attempt, item.crashes, until))
+                asyncio.get_running_loop().call_later(until - now + 0.01, self._retry_due, pool)
+                continue
+            final.append((item, status, data))
+        if gen_rows:
+            self.store.record_generator_items(gen_rows)
+            for call_id, rows in streamed.items():
+                call = self.calls.get(call_id)
+                if call is not None:
+                    self._deliver(call, rows)
+        self.store.update_attempts(retried)
+        self._finalize(pool, final)
+        if not container.assigned:
+            container.idle_since = time.monotonic()
+        lifetime = pool.options.get("max_inputs")
+        if lifetime and container.inputs_done >= int(lifetime) and not container.assigned:
+            self._stop_container(container, "reached max_inputs")
+        self.dispatch(pool)
+        if final or retried:
+            self.autoscale(pool)
+
+    def _retry_due(self, pool: FunctionPool) -> None:
+        self.dispatch(pool)
+        self.autoscale(pool)
+
+    def _finalize(self, pool: FunctionPool, done: list[tuple[QueuedInput, int, bytes | None]]) -> None:
+        """Record final outputs, then forward them to whoever waits."""
+        if not done:
+            return
+        self.store.record_outputs((i.call_id, i.idx, s, d) for i, s, d in done)
+        by_call: dict[str, list[list[Any]]] = defaultdict(list)
+        for item, status, data in done:
+            by_call[item.call_id].append([item.idx, status, data, 0])
+        for call_id, rows in by_call.items():
+            call = self.calls.get(call_id)
+            if call is not None:
+                self._deliver(call, rows)
+
+    def _deliver(self, call: CallState, rows: list[list[Any]]) -> None:
+        if call.subscriber is not None and rows:
+            call.subscriber.send({"t": "out", "call": call.id, "items": rows})
+        for idx, status, _, _ in rows:
+            if status == proto.GEN_ITEM:
+                continue
+            for future in call.waiters.pop(idx, []):
+                if not future.done():
+                    future.set_result(None)
+
+    def _logs(self, container: Container, items: list[list[Any]]) -> None:
+        pool = container.pool
+        now = time.time()
+        self.store.append_logs(
+            [
+                {"app_id": pool.app_id, "function_id": pool.id, "container_id": container.id, "fd": fd, "text": text, "ts": now}
+                for fd, text in items
+            ]
+        )
+        for peer in self.log_subscribers.get(pool.app_id, ()):
+            peer.send({"t": "log", "items": items})
+
+    def _app_notice(self, pool: FunctionPool, lines: list[str]) -> None:
+        items = [[2, line + "\n"] for line in lines]
+        self.store.append_logs(
+            [{"app_id": pool.app_id, "function_id": pool.id, "container_id": None, "fd": 2, "text": t, "ts": time.time()} for _, t in items]
+        )
+        for peer in self.log_subscribers.get(pool.app_id, ()):
+            peer.send({"t": "log", "items": items})
+
+    # -- periodic work -------------------------------------------------------------------------
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the tick must survive anything
+                log.exception("control plane tick failed")
+
+    def tick(self) -> None:
+        """Scale down idle containers, notice dead ones, release retries, expire old calls."""
+        now = time.monotonic()
+        for pool in list(self.pools.values()):
+            pool.release_due(time.time())
+            startup_timeout = float(pool.options.get("startup_timeout") or pool.options.get("timeout") or 300)
+            for container in list(pool.containers.values()):
+                if container.state == "starting" and container.handle is not None:
+                    state = self._provider_call(container, "status")
+                    if state in (InstanceState.STOPPED, InstanceState.FAILED, InstanceState.PREEMPTED):
+                        self._init_failed(container, _error_blob(self._exit_message(container)))
+                        continue
+                    if time.time() - container.started_at > startup_timeout:
+                        self._init_failed(container, _error_blob(f"container did not start within {startup_timeout:.0f}s"))
+                        continue
+                if container.state == "ready" and container.handle is not None:
+                    state = self._provider_call(container, "status")
+                    if state in (InstanceState.STOPPED, InstanceState.FAILED, InstanceState.PREEMPTED):
+                        self._lost(container, f"container {state.value}", crashed=True)
+            desired = pool.desired_containers(self.default_max_containers)
+            window = pool.setting("scaledown_window", 60)
+            idle = [c for c in pool.containers.values() if c.state == "ready" and not c.assigned]
+            live = len(pool.live_containers())
+            for container in sorted(idle, key=lambda c: c.idle_since):
+                if live <= desired:
+                    break
+                if now - container.idle_since >= window:
+                    self._stop_container(container, "scaled down after idle")
+                    live -= 1
+            self.dispatch(pool)
+            self.autoscale(pool)
+        if time.time() - self._last_expiry > 60:
+            self._last_expiry = time.time()
+            self.store.expire()
+
+    def _exit_message(self, container: Container) -> str:
+        provider = self.providers.get(container.provider)
+        details = getattr(provider, "exit_details", None)
+        tail = details(container.handle) if details else ""
+        return "container exited before it was ready" + (f":\n{tail}" if tail else "")
+
+
+def _error_blob(message: str) -> bytes:
+    from strato._serialization import serialize_exception
+    from strato.exception import ExecutionError
+
+    return serialize_exception(ExecutionError(message))

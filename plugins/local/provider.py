@@ -1,0 +1,213 @@
+"""Containers as local processes, sandboxed with bubblewrap where it is installed.
+
+Under bubblewrap a container sees the host read-only, its own empty ``/tmp``, and its working
+directory writable; it dies with the control plane. Without bubblewrap it is a plain child
+process, and the provider says so once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from functools import cache
+from pathlib import Path
+
+from strato.plugins.provider import Capabilities, ContainerHandle, ContainerSpec, InstanceState
+
+_GRACE_S = 30.0  # exit hooks get 30 s, as on Modal
+
+
+@cache
+def bubblewrap_path() -> str | None:
+    """The bwrap binary if it is installed and can create a sandbox here, else None."""
+    if os.environ.get("STRATO_NO_SANDBOX"):
+        return None
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    probe = subprocess.run(
+        [path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"],
+        capture_output=True,
+    )
+    return path if probe.returncode == 0 else None
+
+
+@cache
+def local_gpus() -> list[str]:
+    """Names of the NVIDIA GPUs on this machine (empty without ``nvidia-smi``)."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line for line in out.splitlines() if line.startswith("GPU ")]
+
+
+class LocalProvider:
+    """Starts each container as a worker-agent process on this machine."""
+
+    name = "local"
+
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._log_dir = log_dir
+        self.capabilities = Capabilities(
+            spot=False,
+            multi_gpu=len(local_gpus()) > 1,
+            bucket_mounts=False,
+            regions=("local",),
+            max_gpus_per_machine=len(local_gpus()),
+            unsupported={
+                "region": "the local machine is in no cloud region",
+                "spot": "local containers are never preempted",
+            },
+        )
+
+    def check_credentials(self) -> tuple[bool, str]:
+        sandbox = "bubblewrap sandbox" if bubblewrap_path() else "plain processes (no bubblewrap)"
+        return True, f"no credentials needed; containers run as {sandbox}"
+
+    def notices(self, spec: ContainerSpec) -> list[str]:
+        """What this provider cannot honour for ``spec``, one line each."""
+        notes = []
+        if spec.gpu and not local_gpus():
+            notes.append(f"no GPU on this machine: running without gpu={spec.gpu!r}")
+        if spec.region:
+            notes.append(f"region={spec.region!r} is ignored: the local machine has no region")
+        if spec.cloud and spec.cloud not in ("local", "auto"):
+            notes.append(f"cloud={spec.cloud!r} is ignored: no provider for it is loaded")
+        if bubblewrap_path() is None:
+            notes.append("bubblewrap not found: containers run as plain processes, not sandboxed")
+        return notes
+
+    def _command(self, spec: ContainerSpec, workdir: str) -> list[str]:
+        agent = [sys.executable, "-m", "strato.runtime.worker"]
+        bwrap = bubblewrap_path()
+        if bwrap is None:
+            return agent
+        cmd = [
+            bwrap,
+            "--ro-bind", "/", "/",
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--tmpfs", "/tmp",
+            "--die-with-parent",
+            "--new-session",
+        ]  # fmt: skip
+        # The tmpfs hides the host's /tmp: bring back the code the function needs from there.
+        for path in dict.fromkeys(spec.python_path):
+            if path.startswith("/tmp") and os.path.isdir(path):
+                cmd += ["--ro-bind", path, path]
+        cmd += ["--bind", workdir, workdir, "--chdir", workdir]
+        return cmd + agent
+
+    def provision(self, spec: ContainerSpec, offer: object = None) -> ContainerHandle:
+        workdir = spec.workdir or os.getcwd()
+        env = dict(os.environ)
+        env.update(spec.env)
+        env.update(
+            {
+                "STRATO_SERVER_URL": spec.server_url,
+                "STRATO_CONTAINER_ID": spec.container_id,
+                "STRATO_CONTAINER_TOKEN": spec.token,
+                "STRATO_CLOUD_PROVIDER": "local",
+                "MODAL_CLOUD_PROVIDER": "local",
+                "STRATO_REGION": "local",
+                "MODAL_REGION": "local",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if spec.python_path:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [*spec.python_path, *filter(None, [env.get("PYTHONPATH")])]
+            )
+        gpus = local_gpus()
+        if spec.gpu and gpus:
+            count = int(spec.gpu.rsplit(":", 1)[1]) if ":" in spec.gpu else 1
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(min(count, len(gpus))))
+        log_dir = self.log_dir()
+        log_file = open(log_dir / f"{spec.container_id}.log", "wb")  # noqa: SIM115
+        stderr_target = log_file
+        try:
+            proc = subprocess.Popen(
+                self._command(spec, workdir),
+                env=env,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=stderr_target,  # type: ignore[arg-type]
+                stderr=stderr_target,  # type: ignore[arg-type]
+                start_new_session=bubblewrap_path() is None,
+            )
+        finally:
+            log_file.close()
+        self._procs[spec.container_id] = proc
+        threading.Thread(target=proc.wait, daemon=True, name=f"reap-{spec.container_id}").start()
+        return ContainerHandle(
+            provider=self.name,
+            container_id=spec.container_id,
+            data={"pid": proc.pid},
+            region="local",
+            instance_type="local",
+        )
+
+    def log_dir(self) -> Path:
+        """Where each container's own stdout and stderr go (what it prints before the agent
+        captures its output, such as an interpreter that fails to start)."""
+        if self._log_dir is None:
+            from strato.config import data_dir
+
+            self._log_dir = data_dir() / "containers"
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        return self._log_dir
+
+    def exit_details(self, handle: ContainerHandle) -> str:
+        """The exit code and the tail of what the container printed before it was ready."""
+        code = self.exit_code(handle)
+        try:
+            tail = (self.log_dir() / f"{handle.container_id}.log").read_bytes()[-2000:]
+        except OSError:
+            tail = b""
+        text = tail.decode(errors="replace").strip()
+        return f"exit code {code}" + (f"\n{text}" if text else "")
+
+    def status(self, handle: ContainerHandle) -> InstanceState:
+        proc = self._procs.get(handle.container_id)
+        if proc is None:
+            return InstanceState.UNKNOWN
+        code = proc.poll()
+        if code is None:
+            return InstanceState.RUNNING
+        return InstanceState.STOPPED if code == 0 else InstanceState.FAILED
+
+    def exit_code(self, handle: ContainerHandle) -> int | None:
+        proc = self._procs.get(handle.container_id)
+        return None if proc is None else proc.poll()
+
+    def terminate(self, handle: ContainerHandle) -> None:
+        proc = self._procs.pop(handle.container_id, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+        def _kill_after_grace() -> None:
+            try:
+                proc.wait(timeout=_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+        threading.Thread(target=_kill_after_grace, daemon=True).start()
+
+    def kill(self, handle: ContainerHandle) -> None:
+        """Stop the container at once (SIGKILL), as a crash would."""
+        proc = self._procs.get(handle.container_id)
+        if proc is not None and proc.poll() is None:
+            proc.kill()

@@ -1,0 +1,92 @@
+"""The contract between the control plane and a provider of machines.
+
+A provider is an object with a ``name``, a :class:`Capabilities` record (data, so placement can
+filter without calling it) and the methods of :class:`Provider`. Every provider maps its own
+instance states into :class:`InstanceState`, the one vocabulary the control plane reads.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+class InstanceState(str, enum.Enum):
+    """Where a provisioned container is in its life, whatever the provider calls it."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    PREEMPTED = "preempted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do, as data."""
+
+    spot: bool = False
+    multi_gpu: bool = False
+    bucket_mounts: bool = False
+    regions: tuple[str, ...] = ()
+    max_gpus_per_machine: int = 0
+    #: feature -> reason, for what this provider cannot honour
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ContainerSpec:
+    """Everything a provider needs to start one container running the worker agent."""
+
+    container_id: str
+    app_id: str
+    function_id: str
+    function_name: str
+    server_url: str
+    token: str
+    cpu: float | None = None
+    memory_mib: int | None = None
+    gpu: str | None = None
+    region: list[str] | None = None
+    cloud: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    python_path: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ContainerHandle:
+    """A provider's reference to a container it started."""
+
+    provider: str
+    container_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    region: str | None = None
+    instance_type: str | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """The methods every provider implements."""
+
+    name: str
+    capabilities: Capabilities
+
+    def check_credentials(self) -> tuple[bool, str]:
+        """Whether credentials are present and accepted, and a one-line explanation."""
+        ...
+
+    def provision(self, spec: ContainerSpec, offer: Any = None) -> ContainerHandle:
+        """Start a container for ``spec``; raise a ``ProviderError`` subclass on refusal."""
+        ...
+
+    def status(self, handle: ContainerHandle) -> InstanceState:
+        """The container's state in the shared vocabulary."""
+        ...
+
+    def terminate(self, handle: ContainerHandle) -> None:
+        """Stop the container and release its machine (idempotent)."""
+        ...

@@ -1,0 +1,111 @@
+"""Turning arguments, results and exceptions into bytes and back.
+
+The only module that imports cloudpickle. Loading uses the standard ``pickle`` (cloudpickle's
+output is ordinary pickle data), so a container that only receives values never pays for
+importing cloudpickle.
+"""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+from typing import Any
+
+from strato.exception import DeserializationError, SerializationError
+
+PROTOCOL = 5
+#: The module name under which a container loads the user's script; the caller maps it back
+#: to its own ``__main__`` so classes defined in a script arrive as the same class.
+MAIN_ALIAS = "__strato_main__"
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialize with cloudpickle (functions and classes from ``__main__`` by value)."""
+    import cloudpickle
+
+    return cloudpickle.dumps(obj, protocol=PROTOCOL)
+
+
+def loads(data: bytes) -> Any:
+    """Deserialize, turning failures into :class:`DeserializationError`."""
+    try:
+        return pickle.loads(data)
+    except Exception as exc:
+        raise DeserializationError(f"could not deserialize a value: {exc!r}") from exc
+
+
+def serialize_args(args: tuple, kwargs: dict[str, Any]) -> bytes:
+    """Serialize one call's arguments; an unpicklable one is named in the error."""
+    try:
+        return dumps((args, kwargs))
+    except Exception as exc:
+        for position, value in enumerate(args):
+            if not _picklable(value):
+                raise SerializationError(
+                    f"argument {position} ({type(value).__name__}) cannot be serialized: {exc}"
+                ) from exc
+        for name, value in kwargs.items():
+            if not _picklable(value):
+                raise SerializationError(
+                    f"argument {name!r} ({type(value).__name__}) cannot be serialized: {exc}"
+                ) from exc
+        raise SerializationError(f"arguments cannot be serialized: {exc}") from exc
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def serialize_result(value: Any) -> bytes:
+    """Serialize a return value: plain pickle first (fast), cloudpickle when that fails."""
+    try:
+        return pickle.dumps(value, protocol=PROTOCOL)
+    except Exception:
+        return dumps(value)
+
+
+class RemoteTraceback(Exception):
+    """Carries the formatted traceback of an exception raised in a container."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return "\n\n" + self.tb
+
+
+def serialize_exception(exc: BaseException) -> bytes:
+    """Serialize an exception with its formatted traceback, surviving unpicklable ones."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    payload: bytes | None
+    try:
+        payload = serialize_result(exc)
+        pickle.loads(payload)  # an exception whose constructor cannot be replayed fails here
+    except Exception:
+        payload = None
+    return pickle.dumps(
+        {"exc": payload, "type": type(exc).__qualname__, "repr": repr(exc), "tb": tb},
+        protocol=PROTOCOL,
+    )
+
+
+def deserialize_exception(data: bytes) -> BaseException:
+    """Rebuild a remote exception with its traceback chained as ``__cause__``."""
+    from strato.exception import ExecutionError
+
+    info = pickle.loads(data)
+    exc: BaseException | None = None
+    if info["exc"] is not None:
+        try:
+            exc = pickle.loads(info["exc"])
+        except Exception:
+            exc = None
+    if exc is None:
+        exc = ExecutionError(f"{info['type']}: {info['repr']} (its class is not available here)")
+    exc.__cause__ = RemoteTraceback(info["tb"])
+    return exc
