@@ -1,36 +1,61 @@
 """Strato: run Python functions on your own clouds, with Modal's programming model.
 
-Write ``import strato`` where a Modal program says ``import modal``.
+Write ``import strato`` where a Modal program says ``import modal``. Names load on first use,
+so tools that only need a corner of the package (the CLI's help, a container's agent) stay
+fast to start.
 """
 
-from strato import exception
-from strato.app import App, LocalEntrypoint, is_local
-from strato.cls import Cls, Obj
-from strato.function import Function, FunctionCall
-from strato.partial import concurrent, enter, exit, method, parameter
-from strato.retries import Retries
-from strato.runtime.context import current_function_call_id, current_input_id
-from strato.schedule import Cron, Period
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "App",
-    "Cls",
-    "Cron",
-    "Function",
-    "FunctionCall",
-    "LocalEntrypoint",
-    "Obj",
-    "Period",
-    "Retries",
-    "concurrent",
-    "current_function_call_id",
-    "current_input_id",
-    "enter",
-    "exception",
-    "exit",
-    "is_local",
-    "method",
-    "parameter",
-]
+_EXPORTS = {
+    "App": "strato.app",
+    "LocalEntrypoint": "strato.app",
+    "is_local": "strato.app",
+    "Cls": "strato.cls",
+    "Obj": "strato.cls",
+    "Function": "strato.function",
+    "FunctionCall": "strato.function",
+    "concurrent": "strato.partial",
+    "enter": "strato.partial",
+    "exit": "strato.partial",
+    "method": "strato.partial",
+    "parameter": "strato.partial",
+    "Retries": "strato.retries",
+    "current_function_call_id": "strato.runtime.context",
+    "current_input_id": "strato.runtime.context",
+    "Cron": "strato.schedule",
+    "Period": "strato.schedule",
+}
+
+__all__ = sorted([*_EXPORTS, "exception"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "exception":
+        return importlib.import_module("strato.exception")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'strato' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from strato import exception
+    from strato.app import App, LocalEntrypoint, is_local
+    from strato.cls import Cls, Obj
+    from strato.function import Function, FunctionCall
+    from strato.partial import concurrent, enter, exit, method, parameter
+    from strato.retries import Retries
+    from strato.runtime.context import current_function_call_id, current_input_id
+    from strato.schedule import Cron, Period

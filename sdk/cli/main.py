@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: loading rich would cost 100 ms on every invocation
 )
 
 # (module, attribute, name): a Typer sub-app to mount, or a plain command when name is None.
@@ -42,7 +43,8 @@ def _mount() -> None:
             raise
         target = getattr(module, attribute)
         if name is None:
-            app.command(name=module_name)(target)
+            settings = getattr(target, "__click_context_settings__", None)
+            app.command(name=module_name, context_settings=settings)(target)
         else:
             app.add_typer(target, name=name)
 
