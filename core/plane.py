@@ -98,6 +98,16 @@ class CallState:
     subscriber: Peer | None = None
     cancelled: bool = False
     waiters: dict[int, list[asyncio.Future[None]]] = field(default_factory=dict)
+    #: outputs sent to the caller and not yet confirmed: resent if it reconnects
+    unacked: dict[tuple[int, int], list[Any]] = field(default_factory=dict)
+    acked_upto: int = 0
+    acked_extra: set[int] = field(default_factory=set)
+    finished: bool = False
+    dirty: bool = False
+
+    @property
+    def spawned(self) -> bool:
+        return self.mode.startswith("spawn")
 
 
 class ControlPlane:
@@ -136,21 +146,19 @@ class ControlPlane:
         self._tick_task = asyncio.get_running_loop().create_task(self._tick_forever())
 
     def _recover(self) -> None:
+        """Rebuild queues from the store: every input not known to be done runs again."""
         self.store.stop_stale_containers("control plane restarted")
-        for row in self.store.unfinished_inputs():
-            pool = self.pool(row["function_id"])
-            call = self.calls.get(row["call_id"])
-            if call is None:
-                info = self.store.get_call(row["call_id"])
-                mode = info["mode"] if info else "map"
-                call = self.calls[row["call_id"]] = CallState(row["call_id"], pool, mode)
-            item = QueuedInput(
-                row["call_id"], row["idx"], row["method"], row["args"], row["attempt"], row["crashes"]
-            )
-            if row["not_before"] and row["not_before"] > time.time():
-                pool.delay(item, row["not_before"])
-            else:
-                pool.queue.append(item)
+        now = time.time()
+        for info in self.store.unfinished_calls():
+            pool = self.pool(info["function_id"])
+            call = self.calls[info["id"]] = CallState(info["id"], pool, info["mode"])
+            for row in info["inputs"]:
+                item = QueuedInput(info["id"], row["idx"], row["method"], row["args"], row["attempt"], row["crashes"])
+                if row["not_before"] and row["not_before"] > now:
+                    pool.delay(item, row["not_before"])
+                else:
+                    pool.queue.append(item)
+            log.info("recovered call %s with %d inputs to run", call.id, len(info["inputs"]))
         for pool in list(self.pools.values()):
             self.autoscale(pool)
 
@@ -214,6 +222,10 @@ class ControlPlane:
                 self.resume(peer, message)
             elif kind == "logs":
                 self.subscribe_logs(peer, message["app"])
+            elif kind == "received":
+                self.received(message)
+            elif kind == "close":
+                self.close_call(message["call"])
         except Exception as exc:  # noqa: BLE001 - answer the caller, keep the session
             peer.send({"t": "error", "call": message.get("call"), "kind": type(exc).__name__, "message": str(exc)})
 
@@ -229,18 +241,15 @@ class ControlPlane:
         if peer is not None and mode not in ("spawn", "spawn_map"):
             call.subscriber = peer
         if message.get("replay") and items:
-            existing = {row[0] for row in self.store.outputs_from(call_id, 0)}
-            queued = {i.idx for i in pool.queue if i.call_id == call_id}
-            running = {
-                i.idx for c in pool.containers.values() for i in c.assigned.values() if i.call_id == call_id
-            }
-            items = [it for it in items if it[0] not in existing | queued | running]
+            stored = self.store.stored_indices(call_id)
+            items = [it for it in items if it[0] not in stored]
         self.store.add_inputs(call_id, function_id, mode, items, bool(message.get("last")), new_call)
         upto = max((it[0] for it in message.get("items") or []), default=-1) + 1
         if peer is not None and mode not in ("remote", "gen"):
             # a .remote caller learns its input is durable from the output itself
             peer.send({"t": "acked", "call": call_id, "upto": upto})
         if call.cancelled:
+            self._deliver(call, [[idx, proto.CANCELLED, None, 0] for idx, _, _ in items])
             return upto
         for idx, args, method in items:
             pool.queue.append(QueuedInput(call_id, idx, method, args))
@@ -249,16 +258,47 @@ class ControlPlane:
         return upto
 
     def resume(self, peer: Peer, message: dict[str, Any]) -> None:
-        """A caller reconnected: route the call to it and send what it has not seen."""
+        """A caller reconnected: route the call to it and resend what it has not confirmed."""
         call_id = message["call"]
         call = self.calls.get(call_id)
         if call is None:
-            call = self.calls[call_id] = CallState(call_id, self.pool(message["fn"]), "map")
+            call = self.calls[call_id] = CallState(call_id, self.pool(message["fn"]), message.get("mode", "map"))
         call.subscriber = peer
-        done = self.store.outputs_from(call_id, int(message.get("received_upto", 0)))
-        for start in range(0, len(done), 1000):
-            chunk = done[start : start + 1000]
-            peer.send({"t": "out", "call": call_id, "items": [[i, s, d, 0] for i, s, d in chunk]})
+        rows = [row for (idx, _), row in sorted(call.unacked.items()) if idx >= int(message.get("received_upto", 0))]
+        for start in range(0, len(rows), 1000):
+            peer.send({"t": "out", "call": call_id, "items": rows[start : start + 1000]})
+
+    def received(self, message: dict[str, Any]) -> None:
+        """The caller confirms outputs: they need never be resent or rerun."""
+        call = self.calls.get(message["call"])
+        if call is None:
+            return
+        upto = int(message["upto"])
+        call.acked_upto = max(call.acked_upto, upto)
+        call.acked_extra = {i for i in message.get("extra") or () if i >= call.acked_upto}
+        for key in [k for k in call.unacked if k[0] < call.acked_upto or k[0] in call.acked_extra]:
+            del call.unacked[key]
+        call.dirty = True
+
+    def close_call(self, call_id: str) -> None:
+        """The caller has all it wanted from the call."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.finished = True
+            call.unacked.clear()
+            call.dirty = True
+
+    def _save_progress(self) -> None:
+        dirty = [c for c in self.calls.values() if c.dirty]
+        if not dirty:
+            return
+        self.store.save_progress(
+            [(c.id, proto.pack([c.acked_upto, sorted(c.acked_extra)]), c.finished) for c in dirty]  # type: ignore[arg-type]
+        )
+        for call in dirty:
+            call.dirty = False
+            if call.finished:
+                self.calls.pop(call.id, None)
 
     def subscribe_logs(self, peer: Peer, app_id: str) -> None:
         self.log_subscribers[app_id].add(peer)
@@ -277,14 +317,18 @@ class ControlPlane:
             info = self.store.get_call(call_id)
             if info is None:
                 raise NotFoundError(f"no function call {call_id!r}")
-            call = self.calls[call_id] = CallState(call_id, self.pool(info["function_id"]), info["mode"])
+            self.store.cancel_call(call_id)
+            return  # nothing of it is queued or running here
         call.cancelled = True
-        idxs = self.store.cancel_call(call_id, proto.CANCELLED)
+        self.store.cancel_call(call_id)
         pool = call.pool
+        idxs = [i.idx for i in pool.queue if i.call_id == call_id]
+        idxs += [i.idx for i in pool.delayed if i.call_id == call_id]
         pool.queue = type(pool.queue)(i for i in pool.queue if i.call_id != call_id)
         pool.delayed = [i for i in pool.delayed if i.call_id != call_id]
         for container in list(pool.containers.values()):
             running = [k for k, i in container.assigned.items() if i.call_id == call_id]
+            idxs += [container.assigned[k].idx for k in running]
             for key in running:
                 del container.assigned[key]
             if running and container.peer is not None:
@@ -292,24 +336,28 @@ class ControlPlane:
                     self._stop_container(container, "terminated by cancel", force=True)
                 else:
                     container.peer.send({"t": "cancel", "inputs": running})
-        self._deliver(call, [[idx, proto.CANCELLED, None, 0] for idx in idxs])
+        rows = [[idx, proto.CANCELLED, None, 0] for idx in sorted(idxs)]
+        if call.spawned:
+            self.store.record_outputs((call_id, idx, proto.CANCELLED, None) for idx in idxs)
+        self._deliver(call, rows)
         self.autoscale(pool)
 
     async def wait_output(self, call_id: str, idx: int, timeout: float | None) -> dict[str, Any]:
-        """Wait up to ``timeout`` seconds for one output; returns the store's row."""
+        """Wait up to ``timeout`` seconds for one output of a spawned call."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             row = self.store.get_output(call_id, idx)
-            if row is None:
-                info = self.store.get_call(call_id)
-                if info is None:
-                    raise NotFoundError(f"no function call {call_id!r}")
-                if info["expires_at"] == float("inf"):
-                    return {"state": "expired"}
-                if info["inputs_complete"] and idx >= info["num_inputs"]:
-                    raise InvalidError(f"index {idx} is out of range: the call has {info['num_inputs']} inputs")
-            elif row["state"] == "done":
-                return row
+            if row is not None:
+                return {"state": "done", **row}
+            info = self.store.get_call(call_id)
+            if info is None:
+                raise NotFoundError(f"no function call {call_id!r}")
+            if info["expires_at"] == float("inf"):
+                return {"state": "expired"}
+            if not info["mode"].startswith("spawn"):
+                raise InvalidError(f"{call_id} was not spawned: only spawned calls keep their results")
+            if info["inputs_complete"] and idx >= info["num_inputs"]:
+                raise InvalidError(f"index {idx} is out of range: the call has {info['num_inputs']} inputs")
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return {"state": "pending"}
@@ -556,7 +604,9 @@ class ControlPlane:
                 continue
             final.append((item, status, data))
         if gen_rows:
-            self.store.record_generator_items(gen_rows)
+            self.store.record_generator_items(
+                [row for row in gen_rows if (c := self.calls.get(row[0])) is not None and c.spawned]
+            )
             for call_id, rows in streamed.items():
                 call = self.calls.get(call_id)
                 if call is not None:
@@ -577,20 +627,30 @@ class ControlPlane:
         self.autoscale(pool)
 
     def _finalize(self, pool: FunctionPool, done: list[tuple[QueuedInput, int, bytes | None]]) -> None:
-        """Record final outputs, then forward them to whoever waits."""
+        """Keep the results of spawned calls, then forward every output to whoever waits."""
         if not done:
             return
-        self.store.record_outputs((i.call_id, i.idx, s, d) for i, s, d in done)
         by_call: dict[str, list[list[Any]]] = defaultdict(list)
         for item, status, data in done:
             by_call[item.call_id].append([item.idx, status, data, 0])
+        spawned = [
+            (item.call_id, item.idx, status, data)
+            for item, status, data in done
+            if (call := self.calls.get(item.call_id)) is None or call.spawned
+        ]
+        self.store.record_outputs(spawned)
         for call_id, rows in by_call.items():
             call = self.calls.get(call_id)
             if call is not None:
                 self._deliver(call, rows)
 
     def _deliver(self, call: CallState, rows: list[list[Any]]) -> None:
-        if call.subscriber is not None and rows:
+        if not rows:
+            return
+        if not call.spawned:
+            for row in rows:
+                call.unacked[(row[0], row[3] if row[1] == proto.GEN_ITEM else -1)] = row
+        if call.subscriber is not None:
             call.subscriber.send({"t": "out", "call": call.id, "items": rows})
         for idx, status, _, _ in rows:
             if status == proto.GEN_ITEM:
@@ -659,6 +719,7 @@ class ControlPlane:
                     live -= 1
             self.dispatch(pool)
             self.autoscale(pool)
+        self._save_progress()
         if time.time() - self._last_expiry > 60:
             self._last_expiry = time.time()
             self.store.expire()

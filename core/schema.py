@@ -44,34 +44,55 @@ calls = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("function_id", String(40), nullable=False, index=True),
-    Column("mode", String(16), nullable=False),  # remote | map | spawn | spawn_map | gen
+    Column("mode", String(16), nullable=False),  # remote | map | gen | spawn | spawn_map
     Column("num_inputs", Integer, nullable=False, default=0),
     Column("inputs_complete", Boolean, nullable=False, default=False),
     Column("cancelled", Boolean, nullable=False, default=False),
+    # the caller has everything it asked for: nothing left to run or to resend
+    Column("finished", Boolean, nullable=False, default=False),
+    # outputs the caller confirmed receiving: msgpack [upto, [idx above upto...]]
+    Column("acked", LargeBinary, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
 )
 
-inputs = Table(
-    "inputs",
+# Inputs are stored as the batches callers submit them in (one row for up to 1,000 inputs),
+# so making a map's inputs durable costs one write per batch, not one per input.
+input_batches = Table(
+    "input_batches",
+    metadata,
+    Column("call_id", String(40), primary_key=True),
+    Column("first_idx", Integer, primary_key=True, autoincrement=False),
+    Column("function_id", String(40), nullable=False),
+    Column("items", LargeBinary, nullable=False),  # msgpack [[idx, args, method], ...]
+    Column("created_at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Only inputs that failed or lost a container have a row here.
+input_retries = Table(
+    "input_retries",
     metadata,
     Column("call_id", String(40), primary_key=True),
     Column("idx", Integer, primary_key=True, autoincrement=False),
-    Column("function_id", String(40), nullable=False),
-    Column("method", String(200), nullable=True),
-    Column("args", LargeBinary, nullable=True),
-    # pending | running | done
-    Column("state", String(10), nullable=False),
-    Column("attempt", Integer, nullable=False, default=0),  # failed attempts of user code
-    Column("crashes", Integer, nullable=False, default=0),  # containers lost while running it
-    Column("container_id", String(40), nullable=True),
-    Column("not_before", Float, nullable=True),  # retry backoff
-    Column("status", Integer, nullable=True),  # protocol status once done
-    Column("output", LargeBinary, nullable=True),
-    Column("created_at", Float, nullable=False),
-    Column("finished_at", Float, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("crashes", Integer, nullable=False),
+    Column("not_before", Float, nullable=True),
+    sqlite_with_rowid=False,
 )
-Index("inputs_by_function_state", inputs.c.function_id, inputs.c.state)
+
+# Results kept for later retrieval: those of spawned calls (7 days, as Modal keeps them).
+# Outputs of .remote/.map go straight to their caller, which confirms receipt.
+outputs = Table(
+    "outputs",
+    metadata,
+    Column("call_id", String(40), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("status", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=True),
+    Column("finished_at", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
 
 generator_items = Table(
     "generator_items",

@@ -174,7 +174,7 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
         items = []
         if row["status"] == proto.GEN_DONE:
             items = [_b64(d) for d in plane.store.generator_items(call_id, idx)]
-        return {"state": "done", "status": row["status"], "data": _b64(row["output"]), "items": items}
+        return {"state": "done", "status": row["status"], "data": _b64(row["data"]), "items": items}
 
     @app.post("/v1/calls/{call_id}/cancel", dependencies=auth)
     async def cancel_call(call_id: str, terminate_containers: bool = False) -> dict[str, Any]:

@@ -12,10 +12,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import msgpack
 from sqlalchemy import (
     Engine,
-    and_,
-    bindparam,
     create_engine,
     delete,
     event,
@@ -27,7 +26,17 @@ from sqlalchemy import (
 from sqlalchemy.pool import StaticPool
 
 from strato.core import schema
-from strato.core.schema import apps, calls, containers, functions, generator_items, inputs, logs
+from strato.core.schema import (
+    apps,
+    calls,
+    containers,
+    functions,
+    generator_items,
+    input_batches,
+    input_retries,
+    logs,
+    outputs,
+)
 
 #: How long outputs stay readable: Modal keeps spawned results for 7 days.
 SPAWN_RETENTION_S = 7 * 24 * 3600
@@ -149,7 +158,7 @@ class Store:
             ).first()
         return dict(row._mapping) if row else None
 
-    # -- calls and inputs --------------------------------------------------------------------
+    # -- raw transactions --------------------------------------------------------------------
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
         """A DBAPI cursor in one transaction: the hot paths skip SQLAlchemy's per-statement
@@ -168,6 +177,7 @@ class Store:
     def _sql(self, text: str) -> str:
         return text if self.is_sqlite else text.replace("?", "%s")
 
+    # -- calls and inputs --------------------------------------------------------------------
     def add_inputs(
         self,
         call_id: str,
@@ -177,7 +187,7 @@ class Store:
         last: bool,
         new_call: bool = False,
     ) -> None:
-        """Create the call if new and insert its inputs; a replayed input is ignored.
+        """Create the call if new and store one batch of its inputs, durably.
 
         ``new_call`` says the caller knows the call is new, which saves two statements on the
         path of a single ``.remote``.
@@ -189,18 +199,18 @@ class Store:
             cur.execute(
                 self._sql(
                     "INSERT INTO calls (id, function_id, mode, num_inputs, inputs_complete, cancelled,"
-                    " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    " finished, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING"
                 ),
-                (call_id, function_id, mode, top, bool(last and new_call), False, now, now + retention),
+                (call_id, function_id, mode, top, bool(last and new_call), False, False, now, now + retention),
             )
             if items:
-                cur.executemany(
+                cur.execute(
                     self._sql(
-                        "INSERT INTO inputs (call_id, idx, function_id, method, args, state, attempt,"
-                        " crashes, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, 0, ?)"
-                        " ON CONFLICT DO NOTHING"
+                        "INSERT INTO input_batches (call_id, first_idx, function_id, items, created_at)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                     ),
-                    [(call_id, idx, function_id, method, args, now) for idx, args, method in items],
+                    (call_id, items[0][0], function_id, msgpack.packb([list(i) for i in items]), now),
                 )
             if not new_call:
                 cur.execute(
@@ -212,21 +222,27 @@ class Store:
                         self._sql("UPDATE calls SET inputs_complete = ? WHERE id = ?"), (True, call_id)
                     )
 
+    def stored_indices(self, call_id: str) -> set[int]:
+        """Indices of every input of a call that is already stored."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(input_batches.c.items).where(input_batches.c.call_id == call_id)).all()
+        return {item[0] for row in rows for item in msgpack.unpackb(row.items)}
+
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(calls).where(calls.c.id == call_id)).first()
         return dict(row._mapping) if row else None
 
     def record_outputs(self, items: Iterable[tuple[str, int, int, bytes | None]]) -> None:
-        """Mark inputs done with their final status and output (batch)."""
+        """Keep the results of spawned inputs for later retrieval (batch; first one wins)."""
         now = time.time()
-        rows = [(status, data, now, call_id, idx) for call_id, idx, status, data in items]
+        rows = [(call_id, idx, status, data, now) for call_id, idx, status, data in items]
         if rows:
             with self._cursor() as cur:
                 cur.executemany(
                     self._sql(
-                        "UPDATE inputs SET state = 'done', status = ?, output = ?, finished_at = ?,"
-                        " args = NULL WHERE call_id = ? AND idx = ?"
+                        "INSERT INTO outputs (call_id, idx, status, data, finished_at)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                     ),
                     rows,
                 )
@@ -260,74 +276,93 @@ class Store:
         """Persist retry counters: (call, idx, attempt, crashes, not_before)."""
         if not rows:
             return
-        stmt = (
-            update(inputs)
-            .where(and_(inputs.c.call_id == bindparam("c"), inputs.c.idx == bindparam("i")))
-            .values(
-                attempt=bindparam("a"), crashes=bindparam("k"), not_before=bindparam("nb")
+        with self._cursor() as cur:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO input_retries (call_id, idx, attempt, crashes, not_before)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (call_id, idx) DO UPDATE SET"
+                    " attempt = excluded.attempt, crashes = excluded.crashes,"
+                    " not_before = excluded.not_before"
+                ),
+                list(rows),
             )
-        )
-        with self.engine.begin() as conn:
-            conn.execute(stmt, [{"c": c, "i": i, "a": a, "k": k, "nb": nb} for c, i, a, k, nb in rows])
 
-    def outputs_from(self, call_id: str, from_idx: int) -> list[tuple[int, int, bytes | None]]:
-        """Finished outputs of a call with ``idx >= from_idx``: (idx, status, data)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(inputs.c.idx, inputs.c.status, inputs.c.output)
-                .where(
-                    inputs.c.call_id == call_id,
-                    inputs.c.idx >= from_idx,
-                    inputs.c.state == "done",
-                )
-                .order_by(inputs.c.idx)
-            ).all()
-        return [(r.idx, r.status, r.output) for r in rows]
+    def save_progress(self, rows: Sequence[tuple[str, bytes | None, bool]]) -> None:
+        """Persist what callers confirmed receiving: (call, acked, finished). A finished call's
+        inputs are dropped, since nothing will run or be resent again."""
+        if not rows:
+            return
+        finished = [(call_id,) for call_id, _, done in rows if done]
+        with self._cursor() as cur:
+            cur.executemany(
+                self._sql("UPDATE calls SET acked = ?, finished = ? WHERE id = ?"),
+                [(acked, done, call_id) for call_id, acked, done in rows],
+            )
+            if finished:
+                cur.executemany(self._sql("DELETE FROM input_batches WHERE call_id = ?"), finished)
+                cur.executemany(self._sql("DELETE FROM input_retries WHERE call_id = ?"), finished)
 
     def get_output(self, call_id: str, idx: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(inputs.c.state, inputs.c.status, inputs.c.output).where(
-                    inputs.c.call_id == call_id, inputs.c.idx == idx
+                select(outputs.c.status, outputs.c.data).where(
+                    outputs.c.call_id == call_id, outputs.c.idx == idx
                 )
             ).first()
         return dict(row._mapping) if row else None
 
-    def unfinished_inputs(self) -> list[dict[str, Any]]:
-        """Every input not yet done, oldest first (used to rebuild queues after a restart)."""
+    def unfinished_calls(self) -> list[dict[str, Any]]:
+        """Calls with inputs still to run, each with ``inputs`` (not yet done, oldest first),
+        for rebuilding the queues after a restart."""
+        now = time.time()
+        result = []
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(
-                    inputs.c.call_id,
-                    inputs.c.idx,
-                    inputs.c.function_id,
-                    inputs.c.method,
-                    inputs.c.args,
-                    inputs.c.attempt,
-                    inputs.c.crashes,
-                    inputs.c.not_before,
-                )
-                .where(inputs.c.state != "done")
-                .order_by(inputs.c.created_at, inputs.c.idx)
+                select(calls).where(
+                    calls.c.finished.is_(False), calls.c.cancelled.is_(False), calls.c.expires_at > now
+                ).order_by(calls.c.created_at)
             ).all()
-        return [dict(r._mapping) for r in rows]
+            for row in rows:
+                call = dict(row._mapping)
+                done: set[int] = set()
+                if call["mode"].startswith("spawn"):
+                    done = {r.idx for r in conn.execute(select(outputs.c.idx).where(outputs.c.call_id == call["id"]))}
+                elif call["acked"]:
+                    upto, extra = msgpack.unpackb(call["acked"])
+                    done = set(range(upto)) | set(extra)
+                retries = {
+                    r.idx: r
+                    for r in conn.execute(select(input_retries).where(input_retries.c.call_id == call["id"]))
+                }
+                pending = []
+                batches = conn.execute(
+                    select(input_batches.c.items)
+                    .where(input_batches.c.call_id == call["id"])
+                    .order_by(input_batches.c.first_idx)
+                ).all()
+                for batch in batches:
+                    for idx, args, method in msgpack.unpackb(batch.items):
+                        if idx in done:
+                            continue
+                        retry = retries.get(idx)
+                        pending.append(
+                            {
+                                "idx": idx,
+                                "args": args,
+                                "method": method,
+                                "attempt": retry.attempt if retry else 0,
+                                "crashes": retry.crashes if retry else 0,
+                                "not_before": retry.not_before if retry else None,
+                            }
+                        )
+                if pending:
+                    call["inputs"] = pending
+                    result.append(call)
+        return result
 
-    def cancel_call(self, call_id: str, status: int) -> list[int]:
-        """Mark a call cancelled and finish its unfinished inputs; returns their indices."""
+    def cancel_call(self, call_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(calls).where(calls.c.id == call_id).values(cancelled=True))
-            idxs = [
-                r.idx
-                for r in conn.execute(
-                    select(inputs.c.idx).where(inputs.c.call_id == call_id, inputs.c.state != "done")
-                )
-            ]
-            conn.execute(
-                update(inputs)
-                .where(inputs.c.call_id == call_id, inputs.c.state != "done")
-                .values(state="done", status=status, output=None, args=None, finished_at=time.time())
-            )
-        return idxs
 
     def expire(self, now: float | None = None) -> int:
         """Drop the inputs and outputs of calls past their retention; returns how many calls."""
@@ -335,8 +370,8 @@ class Store:
         with self.engine.begin() as conn:
             ids = [r.id for r in conn.execute(select(calls.c.id).where(calls.c.expires_at < now))]
             if ids:
-                conn.execute(delete(inputs).where(inputs.c.call_id.in_(ids)))
-                conn.execute(delete(generator_items).where(generator_items.c.call_id.in_(ids)))
+                for table in (input_batches, input_retries, outputs, generator_items):
+                    conn.execute(delete(table).where(table.c.call_id.in_(ids)))
                 conn.execute(
                     update(calls).where(calls.c.id.in_(ids)).values(expires_at=float("inf"))
                 )

@@ -21,6 +21,7 @@ from strato.exception import ConnectionError, RemoteError
 
 MAP_WINDOW = 1000
 SUBMIT_BATCH = 1000
+CONFIRM_EVERY = 256
 
 
 def new_call_id() -> str:
@@ -96,6 +97,8 @@ class MapRun:
                 ready = [(idx, s, d) for idx, (s, d) in handle.outputs.items()]
                 handle.outputs.clear()
         self.yielded += len(ready)
+        if handle.received_upto - handle.confirmed_upto >= CONFIRM_EVERY:
+            handle.confirm()
         return ready
 
     @property

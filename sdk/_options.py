@@ -97,7 +97,7 @@ def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, An
     args = dict(given)
     for old, new in _RENAMED.items():
         if args.get(old) is not None:
-            warnings.warn(f"{old} is deprecated: use {new}", DeprecationError, stacklevel=4)
+            warnings.warn(f"{old} is deprecated: use {new}", DeprecationError, stacklevel=3)
             if args.get(new) is not None:
                 raise InvalidError(f"pass either {old} or {new}, not both")
             args[new] = args.pop(old)
@@ -170,7 +170,7 @@ def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, An
 
     concurrent = flags.get("concurrent")
     if args.get("allow_concurrent_inputs") is not None:
-        warnings.warn("allow_concurrent_inputs is deprecated: use @strato.concurrent", DeprecationError, stacklevel=4)
+        warnings.warn("allow_concurrent_inputs is deprecated: use @strato.concurrent", DeprecationError, stacklevel=3)
         concurrent = {"max_inputs": _int_in("allow_concurrent_inputs", args["allow_concurrent_inputs"], 1)}
     if concurrent:
         out["max_concurrent_inputs"] = concurrent["max_inputs"]

@@ -40,6 +40,7 @@ class CallHandle:
         self.error: tuple[str, str] | None = None
         self.listeners: list[Callable[[], None]] = []
         self.last_sent = False
+        self.confirmed_upto = 0
 
     # -- called from the reader thread -------------------------------------------------------
     def _notify(self) -> None:
@@ -90,9 +91,12 @@ class CallHandle:
             {"t": "submit", "call": self.call_id, "fn": self.function_id, "mode": self.mode, "items": items, "last": last}
         )
 
-    def take_output(self, idx: int) -> tuple[int, bytes | None] | None:
+    def confirm(self) -> None:
+        """Tell the plane which outputs arrived, so it need not keep or rerun them."""
         with self.cond:
-            return self.outputs.pop(idx, None)
+            upto, extra = self.received_upto, sorted(self.received)
+        self.confirmed_upto = upto
+        self.session.send({"t": "received", "call": self.call_id, "upto": upto, "extra": extra})
 
     def close(self) -> None:
         self.session.forget(self)
@@ -150,8 +154,14 @@ class Session:
         return handle
 
     def forget(self, handle: CallHandle) -> None:
+        """The caller is done with a call: the plane may drop what it kept for it."""
         with self._lock:
             self.handles.pop(handle.call_id, None)
+        if not self._closing and not handle.mode.startswith("spawn"):
+            try:
+                self.send({"t": "close", "call": handle.call_id})
+            except Exception:  # noqa: BLE001 - a lost close only delays the plane's cleanup
+                pass
 
     def subscribe_logs(self, app_id: str) -> None:
         self.log_apps.add(app_id)
