@@ -153,7 +153,14 @@ class ControlPlane:
             pool = self.pool(info["function_id"])
             call = self.calls[info["id"]] = CallState(info["id"], pool, info["mode"])
             for row in info["inputs"]:
-                item = QueuedInput(info["id"], row["idx"], row["method"], row["args"], row["attempt"], row["crashes"])
+                item = QueuedInput(
+                    info["id"],
+                    row["idx"],
+                    row["method"],
+                    row["args"],
+                    row["attempt"],
+                    row["crashes"],
+                )
                 if row["not_before"] and row["not_before"] > now:
                     pool.delay(item, row["not_before"])
                 else:
@@ -227,7 +234,14 @@ class ControlPlane:
             elif kind == "close":
                 self.close_call(message["call"])
         except Exception as exc:  # noqa: BLE001 - answer the caller, keep the session
-            peer.send({"t": "error", "call": message.get("call"), "kind": type(exc).__name__, "message": str(exc)})
+            peer.send(
+                {
+                    "t": "error",
+                    "call": message.get("call"),
+                    "kind": type(exc).__name__,
+                    "message": str(exc),
+                }
+            )
 
     def submit(self, peer: Peer | None, message: dict[str, Any]) -> int:
         """Make inputs durable, acknowledge them, and queue them. Returns the ack mark."""
@@ -243,7 +257,9 @@ class ControlPlane:
         if message.get("replay") and items:
             stored = self.store.stored_indices(call_id)
             items = [it for it in items if it[0] not in stored]
-        self.store.add_inputs(call_id, function_id, mode, items, bool(message.get("last")), new_call)
+        self.store.add_inputs(
+            call_id, function_id, mode, items, bool(message.get("last")), new_call
+        )
         upto = max((it[0] for it in message.get("items") or []), default=-1) + 1
         if peer is not None and mode not in ("remote", "gen"):
             # a .remote caller learns its input is durable from the output itself
@@ -262,9 +278,15 @@ class ControlPlane:
         call_id = message["call"]
         call = self.calls.get(call_id)
         if call is None:
-            call = self.calls[call_id] = CallState(call_id, self.pool(message["fn"]), message.get("mode", "map"))
+            call = self.calls[call_id] = CallState(
+                call_id, self.pool(message["fn"]), message.get("mode", "map")
+            )
         call.subscriber = peer
-        rows = [row for (idx, _), row in sorted(call.unacked.items()) if idx >= int(message.get("received_upto", 0))]
+        rows = [
+            row
+            for (idx, _), row in sorted(call.unacked.items())
+            if idx >= int(message.get("received_upto", 0))
+        ]
         for start in range(0, len(rows), 1000):
             peer.send({"t": "out", "call": call_id, "items": rows[start : start + 1000]})
 
@@ -355,9 +377,13 @@ class ControlPlane:
             if info["expires_at"] == float("inf"):
                 return {"state": "expired"}
             if not info["mode"].startswith("spawn"):
-                raise InvalidError(f"{call_id} was not spawned: only spawned calls keep their results")
+                raise InvalidError(
+                    f"{call_id} was not spawned: only spawned calls keep their results"
+                )
             if info["inputs_complete"] and idx >= info["num_inputs"]:
-                raise InvalidError(f"index {idx} is out of range: the call has {info['num_inputs']} inputs")
+                raise InvalidError(
+                    f"index {idx} is out of range: the call has {info['num_inputs']} inputs"
+                )
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return {"state": "pending"}
@@ -368,7 +394,7 @@ class ControlPlane:
             wait = 1.0 if remaining is None else min(remaining, 1.0)
             try:
                 await asyncio.wait_for(future, wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def is_container_token(self, token: str) -> bool:
@@ -420,7 +446,9 @@ class ControlPlane:
         """A container is gone: requeue what it held (a crash counts against each input)."""
         pool = container.pool
         container.state = "stopped"
-        self.store.update_container(container.id, state="stopped", exit_reason=reason, stopped_at=time.time())
+        self.store.update_container(
+            container.id, state="stopped", exit_reason=reason, stopped_at=time.time()
+        )
         if container.handle is not None:
             self._provider_call(container, "terminate")
         failed: list[tuple[QueuedInput, int, bytes | None]] = []
@@ -429,14 +457,23 @@ class ControlPlane:
             if crashed:
                 item.crashes += 1
             if item.crashes > MAX_CRASHES_PER_INPUT:
-                failed.append((item, proto.CRASHED, _error_blob(
-                    f"the container running this input crashed {item.crashes} times ({reason})"
-                )))
+                failed.append(
+                    (
+                        item,
+                        proto.CRASHED,
+                        _error_blob(
+                            f"the container running this input crashed {item.crashes} times "
+                            f"({reason})"
+                        ),
+                    )
+                )
             else:
                 requeue.append(item)
         container.assigned.clear()
         if crashed:
-            self.store.update_attempts([(i.call_id, i.idx, i.attempt, i.crashes, None) for i in requeue])
+            self.store.update_attempts(
+                [(i.call_id, i.idx, i.attempt, i.crashes, None) for i in requeue]
+            )
         pool.queue.extendleft(reversed(requeue))
         self._finalize(pool, failed)
         self.containers.pop(container.id, None)
@@ -448,7 +485,9 @@ class ControlPlane:
         pool = container.pool
         pool.init_failures += 1
         container.state = "stopped"
-        self.store.update_container(container.id, state="stopped", exit_reason="start-up failed", stopped_at=time.time())
+        self.store.update_container(
+            container.id, state="stopped", exit_reason="start-up failed", stopped_at=time.time()
+        )
         if container.handle is not None:
             self._provider_call(container, "terminate")
         requeue = list(container.assigned.values())
@@ -490,7 +529,9 @@ class ControlPlane:
                 if call is not None and call.cancelled:
                     continue
                 container.assigned[item.key] = item
-                batch.append([item.key, item.call_id, item.idx, item.attempt, item.args, item.method])
+                batch.append(
+                    [item.key, item.call_id, item.idx, item.attempt, item.args, item.method]
+                )
             if batch:
                 container.peer.send({"t": "inputs", "items": batch})
             if not pool.queue:
@@ -553,7 +594,9 @@ class ControlPlane:
             self._init_failed(container, serialize_exception(exc))
             return
         self.store.update_container(
-            container_id, region=container.handle.region, instance_type=container.handle.instance_type
+            container_id,
+            region=container.handle.region,
+            instance_type=container.handle.instance_type,
         )
 
     def _stop_container(self, container: Container, reason: str, force: bool = False) -> None:
@@ -626,7 +669,9 @@ class ControlPlane:
         self.dispatch(pool)
         self.autoscale(pool)
 
-    def _finalize(self, pool: FunctionPool, done: list[tuple[QueuedInput, int, bytes | None]]) -> None:
+    def _finalize(
+        self, pool: FunctionPool, done: list[tuple[QueuedInput, int, bytes | None]]
+    ) -> None:
         """Keep the results of spawned calls, then forward every output to whoever waits."""
         if not done:
             return
@@ -664,7 +709,14 @@ class ControlPlane:
         now = time.time()
         self.store.append_logs(
             [
-                {"app_id": pool.app_id, "function_id": pool.id, "container_id": container.id, "fd": fd, "text": text, "ts": now}
+                {
+                    "app_id": pool.app_id,
+                    "function_id": pool.id,
+                    "container_id": container.id,
+                    "fd": fd,
+                    "text": text,
+                    "ts": now,
+                }
                 for fd, text in items
             ]
         )
@@ -674,7 +726,17 @@ class ControlPlane:
     def _app_notice(self, pool: FunctionPool, lines: list[str]) -> None:
         items = [[2, line + "\n"] for line in lines]
         self.store.append_logs(
-            [{"app_id": pool.app_id, "function_id": pool.id, "container_id": None, "fd": 2, "text": t, "ts": time.time()} for _, t in items]
+            [
+                {
+                    "app_id": pool.app_id,
+                    "function_id": pool.id,
+                    "container_id": None,
+                    "fd": 2,
+                    "text": t,
+                    "ts": time.time(),
+                }
+                for _, t in items
+            ]
         )
         for peer in self.log_subscribers.get(pool.app_id, ()):
             peer.send({"t": "log", "items": items})
@@ -693,19 +755,32 @@ class ControlPlane:
         now = time.monotonic()
         for pool in list(self.pools.values()):
             pool.release_due(time.time())
-            startup_timeout = float(pool.options.get("startup_timeout") or pool.options.get("timeout") or 300)
+            startup_timeout = float(
+                pool.options.get("startup_timeout") or pool.options.get("timeout") or 300
+            )
             for container in list(pool.containers.values()):
                 if container.state == "starting" and container.handle is not None:
                     state = self._provider_call(container, "status")
-                    if state in (InstanceState.STOPPED, InstanceState.FAILED, InstanceState.PREEMPTED):
+                    if state in (
+                        InstanceState.STOPPED,
+                        InstanceState.FAILED,
+                        InstanceState.PREEMPTED,
+                    ):
                         self._init_failed(container, _error_blob(self._exit_message(container)))
                         continue
                     if time.time() - container.started_at > startup_timeout:
-                        self._init_failed(container, _error_blob(f"container did not start within {startup_timeout:.0f}s"))
+                        self._init_failed(
+                            container,
+                            _error_blob(f"container did not start within {startup_timeout:.0f}s"),
+                        )
                         continue
                 if container.state == "ready" and container.handle is not None:
                     state = self._provider_call(container, "status")
-                    if state in (InstanceState.STOPPED, InstanceState.FAILED, InstanceState.PREEMPTED):
+                    if state in (
+                        InstanceState.STOPPED,
+                        InstanceState.FAILED,
+                        InstanceState.PREEMPTED,
+                    ):
                         self._lost(container, f"container {state.value}", crashed=True)
             desired = pool.desired_containers(self.default_max_containers)
             window = pool.setting("scaledown_window", 60)

@@ -112,13 +112,19 @@ class FunctionPool:
 
     def observe(self, seconds: float) -> None:
         """Fold one input's run time into the moving average."""
-        self.avg_seconds = seconds if self.avg_seconds is None else 0.9 * self.avg_seconds + 0.1 * seconds
+        self.avg_seconds = (
+            seconds if self.avg_seconds is None else 0.9 * self.avg_seconds + 0.1 * seconds
+        )
 
     def live_containers(self) -> list[Container]:
         return [c for c in self.containers.values() if c.live]
 
     def active_inputs(self) -> int:
-        return len(self.queue) + len(self.delayed) + sum(len(c.assigned) for c in self.containers.values())
+        return (
+            len(self.queue)
+            + len(self.delayed)
+            + sum(len(c.assigned) for c in self.containers.values())
+        )
 
     def desired_containers(self, default_max: int) -> int:
         """Modal's autoscaler rule: enough containers for the work at the target concurrency,

@@ -110,7 +110,11 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
             waited += 0.2
             lines = plane.store.logs_after(row["id"], after)
         state = plane.store.get_app(row["id"])
-        return {"app_id": row["id"], "state": state["state"] if state else "unknown", "lines": lines}
+        return {
+            "app_id": row["id"],
+            "state": state["state"] if state else "unknown",
+            "lines": lines,
+        }
 
     @app.get("/v1/apps/{app_ref}/containers", dependencies=auth)
     async def app_containers(app_ref: str) -> dict[str, Any]:
@@ -212,7 +216,9 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
         container_id = websocket.headers.get("x-strato-container") or ""
         peer = Peer(websocket.send_bytes, container_id)
         try:
-            container = plane.container_connected(container_id, header.removeprefix("Bearer "), peer)
+            container = plane.container_connected(
+                container_id, header.removeprefix("Bearer "), peer
+            )
         except PermissionError:
             await _refuse(websocket)
             return

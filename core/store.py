@@ -198,19 +198,37 @@ class Store:
         with self._cursor() as cur:
             cur.execute(
                 self._sql(
-                    "INSERT INTO calls (id, function_id, mode, num_inputs, inputs_complete, cancelled,"
+                    "INSERT INTO calls (id, function_id, mode, num_inputs, inputs_complete,"
+                    " cancelled,"
                     " finished, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT DO NOTHING"
                 ),
-                (call_id, function_id, mode, top, bool(last and new_call), False, False, now, now + retention),
+                (
+                    call_id,
+                    function_id,
+                    mode,
+                    top,
+                    bool(last and new_call),
+                    False,
+                    False,
+                    now,
+                    now + retention,
+                ),
             )
             if items:
                 cur.execute(
                     self._sql(
-                        "INSERT INTO input_batches (call_id, first_idx, function_id, items, created_at)"
+                        "INSERT INTO input_batches"
+                        " (call_id, first_idx, function_id, items, created_at)"
                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
                     ),
-                    (call_id, items[0][0], function_id, msgpack.packb([list(i) for i in items]), now),
+                    (
+                        call_id,
+                        items[0][0],
+                        function_id,
+                        msgpack.packb([list(i) for i in items]),
+                        now,
+                    ),
                 )
             if not new_call:
                 cur.execute(
@@ -219,13 +237,16 @@ class Store:
                 )
                 if last:
                     cur.execute(
-                        self._sql("UPDATE calls SET inputs_complete = ? WHERE id = ?"), (True, call_id)
+                        self._sql("UPDATE calls SET inputs_complete = ? WHERE id = ?"),
+                        (True, call_id),
                     )
 
     def stored_indices(self, call_id: str) -> set[int]:
         """Indices of every input of a call that is already stored."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(input_batches.c.items).where(input_batches.c.call_id == call_id)).all()
+            rows = conn.execute(
+                select(input_batches.c.items).where(input_batches.c.call_id == call_id)
+            ).all()
         return {item[0] for row in rows for item in msgpack.unpackb(row.items)}
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
@@ -318,21 +339,32 @@ class Store:
         result = []
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(calls).where(
-                    calls.c.finished.is_(False), calls.c.cancelled.is_(False), calls.c.expires_at > now
-                ).order_by(calls.c.created_at)
+                select(calls)
+                .where(
+                    calls.c.finished.is_(False),
+                    calls.c.cancelled.is_(False),
+                    calls.c.expires_at > now,
+                )
+                .order_by(calls.c.created_at)
             ).all()
             for row in rows:
                 call = dict(row._mapping)
                 done: set[int] = set()
                 if call["mode"].startswith("spawn"):
-                    done = {r.idx for r in conn.execute(select(outputs.c.idx).where(outputs.c.call_id == call["id"]))}
+                    done = {
+                        r.idx
+                        for r in conn.execute(
+                            select(outputs.c.idx).where(outputs.c.call_id == call["id"])
+                        )
+                    }
                 elif call["acked"]:
                     upto, extra = msgpack.unpackb(call["acked"])
                     done = set(range(upto)) | set(extra)
                 retries = {
                     r.idx: r
-                    for r in conn.execute(select(input_retries).where(input_retries.c.call_id == call["id"]))
+                    for r in conn.execute(
+                        select(input_retries).where(input_retries.c.call_id == call["id"])
+                    )
                 }
                 pending = []
                 batches = conn.execute(
@@ -403,7 +435,9 @@ class Store:
         with self.engine.begin() as conn:
             ids = [
                 r.id
-                for r in conn.execute(select(containers.c.id).where(containers.c.state != "stopped"))
+                for r in conn.execute(
+                    select(containers.c.id).where(containers.c.state != "stopped")
+                )
             ]
             if ids:
                 conn.execute(

@@ -63,7 +63,9 @@ class Providers:
                 f"no provider named {name!r}; loaded: {', '.join(sorted(self.by_name)) or 'none'}"
             ) from None
 
-    def provision(self, provider: Provider, spec: ContainerSpec, offer: Any = None) -> ContainerHandle:
+    def provision(
+        self, provider: Provider, spec: ContainerSpec, offer: Any = None
+    ) -> ContainerHandle:
         """Provision through the ``strato_provision`` hook so wrappers apply."""
         return self.pm.hook.strato_provision(spec=spec, provider=provider, offer=offer)
 

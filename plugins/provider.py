@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
-class InstanceState(str, enum.Enum):
+class InstanceState(enum.StrEnum):
     """Where a provisioned container is in its life, whatever the provider calls it."""
 
     PENDING = "pending"

@@ -51,11 +51,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from strato import exception
-    from strato.app import App, LocalEntrypoint, is_local
-    from strato.cls import Cls, Obj
-    from strato.function import Function, FunctionCall
-    from strato.partial import concurrent, enter, exit, method, parameter
-    from strato.retries import Retries
-    from strato.runtime.context import current_function_call_id, current_input_id
-    from strato.schedule import Cron, Period
+    from strato import exception  # noqa: F401
+    from strato.app import App, LocalEntrypoint, is_local  # noqa: F401
+    from strato.cls import Cls, Obj  # noqa: F401
+    from strato.function import Function, FunctionCall  # noqa: F401
+    from strato.partial import concurrent, enter, exit, method, parameter  # noqa: F401
+    from strato.retries import Retries  # noqa: F401
+    from strato.runtime.context import current_function_call_id, current_input_id  # noqa: F401
+    from strato.schedule import Cron, Period  # noqa: F401

@@ -67,16 +67,22 @@ def _int_in(name: str, value: Any, low: int, high: int | None = None) -> int:
 def _request_limit(name: str, value: Any, unit: str, maximum: float) -> tuple[float, float | None]:
     if isinstance(value, tuple):
         if len(value) != 2 or not all(_is_number(v) for v in value):
-            raise InvalidError(f"{name} must be a number or a (request, limit) pair of numbers, got {value!r}")
+            raise InvalidError(
+                f"{name} must be a number or a (request, limit) pair of numbers, got {value!r}"
+            )
         request, limit = value
         if limit < request:
             raise InvalidError(f"{name}: the limit ({limit}) must be >= the request ({request})")
     elif _is_number(value):
         request, limit = value, None
     else:
-        raise InvalidError(f"{name} must be a number of {unit} or a (request, limit) pair, got {value!r}")
+        raise InvalidError(
+            f"{name} must be a number of {unit} or a (request, limit) pair, got {value!r}"
+        )
     if not 0 < request <= maximum:
-        raise InvalidError(f"{name} must be more than 0 and at most {maximum:g} {unit}, got {request}")
+        raise InvalidError(
+            f"{name} must be more than 0 and at most {maximum:g} {unit}, got {request}"
+        )
     return float(request), None if limit is None else float(limit)
 
 
@@ -84,11 +90,15 @@ def unknown_keyword(kind: str, name: str, allowed: frozenset[str]) -> InvalidErr
     """The error for a keyword the decorator does not take, with the nearest valid one."""
     public = sorted(a for a in allowed if not a.startswith("_"))
     hint = difflib.get_close_matches(name, public, n=1)
-    suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; valid arguments: {', '.join(public)}"
+    suggestion = (
+        f"; did you mean {hint[0]!r}?" if hint else f"; valid arguments: {', '.join(public)}"
+    )
     return InvalidError(f"@app.{kind}() got an unexpected argument {name!r}{suggestion}")
 
 
-def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
+def validate_options(
+    kind: str, given: Mapping[str, Any], flags: Mapping[str, Any]
+) -> dict[str, Any]:
     """Check every argument of ``@app.{kind}()`` and return the normalized options."""
     allowed = FUNCTION_PARAMETERS if kind == "function" else CLS_PARAMETERS
     for name in given:
@@ -106,7 +116,9 @@ def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, An
     timeout = args.get("timeout", 300)
     out["timeout"] = _int_in("timeout", timeout if timeout is not None else 300, 1, MAX_TIMEOUT_S)
     if args.get("startup_timeout") is not None:
-        out["startup_timeout"] = _int_in("startup_timeout", args["startup_timeout"], 1, MAX_TIMEOUT_S)
+        out["startup_timeout"] = _int_in(
+            "startup_timeout", args["startup_timeout"], 1, MAX_TIMEOUT_S
+        )
 
     for name in ("min_containers", "buffer_containers"):
         if args.get(name) is not None:
@@ -115,10 +127,13 @@ def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, An
         out["max_containers"] = _int_in("max_containers", args["max_containers"], 1, 10000)
     if out.get("min_containers", 0) > out.get("max_containers", 10**9):
         raise InvalidError(
-            f"min_containers ({out['min_containers']}) must not exceed max_containers ({out['max_containers']})"
+            f"min_containers ({out['min_containers']}) must not exceed "
+            f"max_containers ({out['max_containers']})"
         )
     if args.get("scaledown_window") is not None:
-        out["scaledown_window"] = _int_in("scaledown_window", args["scaledown_window"], 2, MAX_SCALEDOWN_WINDOW_S)
+        out["scaledown_window"] = _int_in(
+            "scaledown_window", args["scaledown_window"], 2, MAX_SCALEDOWN_WINDOW_S
+        )
     if args.get("max_inputs") is not None:
         out["max_inputs"] = _int_in("max_inputs", args["max_inputs"], 1)
 
@@ -127,7 +142,9 @@ def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, An
         if _is_int(retries):
             retries = Retries(max_retries=retries, backoff_coefficient=1.0, initial_delay=1.0)
         if not isinstance(retries, Retries):
-            raise InvalidError(f"retries must be an int or strato.Retries, got {type(retries).__name__}")
+            raise InvalidError(
+                f"retries must be an int or strato.Retries, got {type(retries).__name__}"
+            )
         out["retries"] = retries.to_dict()
 
     if args.get("cpu") is not None:
@@ -136,14 +153,18 @@ def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, An
         request, limit = _request_limit("memory", args["memory"], "MiB", MAX_MEMORY_MIB)
         out["memory"], out["memory_limit"] = int(request), None if limit is None else int(limit)
     if args.get("ephemeral_disk") is not None:
-        out["ephemeral_disk"] = _int_in("ephemeral_disk", args["ephemeral_disk"], 1, MAX_EPHEMERAL_DISK_MIB)
+        out["ephemeral_disk"] = _int_in(
+            "ephemeral_disk", args["ephemeral_disk"], 1, MAX_EPHEMERAL_DISK_MIB
+        )
 
     _placement(args, out)
 
     schedule = args.get("schedule")
     if schedule is not None:
         if not isinstance(schedule, Schedule):
-            raise InvalidError(f"schedule must be strato.Cron or strato.Period, got {type(schedule).__name__}")
+            raise InvalidError(
+                f"schedule must be strato.Cron or strato.Period, got {type(schedule).__name__}"
+            )
         out["schedule"] = schedule.to_dict()
 
     for name in ("secrets",):
@@ -153,13 +174,16 @@ def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, An
     for name in ("volumes", "network_file_systems"):
         value = args.get(name) or {}
         if not isinstance(value, Mapping):
-            raise InvalidError(f"{name} must be a dict of mount path to object, got {type(value).__name__}")
+            raise InvalidError(
+                f"{name} must be a dict of mount path to object, got {type(value).__name__}"
+            )
         for path in value:
             if not isinstance(path, str | PurePosixPath) or not str(path).startswith("/"):
                 raise InvalidError(f"{name}: mount paths must be absolute paths, got {path!r}")
 
     for name in (
-        "serialized", "enable_memory_snapshot", "block_network", "restrict_modal_access", "nonpreemptible",
+        "serialized", "enable_memory_snapshot", "block_network", "restrict_modal_access",
+        "nonpreemptible",
     ):  # fmt: skip
         if args.get(name) is not None and not isinstance(args[name], bool):
             raise InvalidError(f"{name} must be True or False, got {args[name]!r}")
@@ -170,8 +194,14 @@ def validate_options(kind: str, given: Mapping[str, Any], flags: Mapping[str, An
 
     concurrent = flags.get("concurrent")
     if args.get("allow_concurrent_inputs") is not None:
-        warnings.warn("allow_concurrent_inputs is deprecated: use @strato.concurrent", DeprecationError, stacklevel=3)
-        concurrent = {"max_inputs": _int_in("allow_concurrent_inputs", args["allow_concurrent_inputs"], 1)}
+        warnings.warn(
+            "allow_concurrent_inputs is deprecated: use @strato.concurrent",
+            DeprecationError,
+            stacklevel=3,
+        )
+        concurrent = {
+            "max_inputs": _int_in("allow_concurrent_inputs", args["allow_concurrent_inputs"], 1)
+        }
     if concurrent:
         out["max_concurrent_inputs"] = concurrent["max_inputs"]
         if concurrent.get("target_inputs"):

@@ -88,7 +88,14 @@ class CallHandle:
                 self.unacked[item[0]] = item
             self.last_sent = self.last_sent or last
         self.session.send(
-            {"t": "submit", "call": self.call_id, "fn": self.function_id, "mode": self.mode, "items": items, "last": last}
+            {
+                "t": "submit",
+                "call": self.call_id,
+                "fn": self.function_id,
+                "mode": self.mode,
+                "items": items,
+                "last": last,
+            }
         )
 
     def confirm(self) -> None:
@@ -134,7 +141,9 @@ class Session:
             return
         self.ws = self._connect()
         self._connected.set()
-        self._reader = threading.Thread(target=self._read_forever, daemon=True, name="strato-session")
+        self._reader = threading.Thread(
+            target=self._read_forever, daemon=True, name="strato-session"
+        )
         self._reader.start()
 
     def _connect(self) -> WebSocket:
@@ -187,7 +196,9 @@ class Session:
 
                     raise ClientClosed("the client is closed") from None
                 if not self._connected.wait(RECONNECT_FOR_S):
-                    raise ConnectionError("lost the control plane and could not reconnect") from None
+                    raise ConnectionError(
+                        "lost the control plane and could not reconnect"
+                    ) from None
                 if message.get("t") == "submit":
                     return  # the reconnect replayed it
 
@@ -251,7 +262,14 @@ class Session:
                 upto = handle.received_upto
                 last = handle.last_sent
             self.ws.send(
-                proto.pack({"t": "resume", "call": handle.call_id, "fn": handle.function_id, "received_upto": upto})
+                proto.pack(
+                    {
+                        "t": "resume",
+                        "call": handle.call_id,
+                        "fn": handle.function_id,
+                        "received_upto": upto,
+                    }
+                )
             )
             for start in range(0, len(pending), 1000):
                 chunk = pending[start : start + 1000]

@@ -39,7 +39,9 @@ def _module_root(module_name: str, file: str) -> str:
     return path
 
 
-def describe(obj: Any, kind: str, options: dict[str, Any], force_pickle: bool = False) -> dict[str, Any]:
+def describe(
+    obj: Any, kind: str, options: dict[str, Any], force_pickle: bool = False
+) -> dict[str, Any]:
     """How a container finds ``obj``: by module and qualified name, or pickled by value."""
     module_name = getattr(obj, "__module__", None) or "__main__"
     qualname = getattr(obj, "__qualname__", obj.__name__)
@@ -151,7 +153,9 @@ class App:
         return self
 
     # -- decorators ----------------------------------------------------------------------
-    def function(self, _warn_parentheses_missing: Any = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Function[Any]]:
+    def function(
+        self, _warn_parentheses_missing: Any = None, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], Function[Any]]:
         """Register a function to run in containers (takes Modal's ``App.function`` arguments)."""
         if _warn_parentheses_missing is not None:
             raise InvalidError("use @app.function() with parentheses")
@@ -160,14 +164,22 @@ class App:
             if isinstance(raw_f, Function | Cls):
                 raise InvalidError("@app.function() is applied twice, or to a Strato object")
             if not callable(raw_f) or inspect.isclass(raw_f):
-                raise InvalidError(f"@app.function() decorates a function, got {type(raw_f).__name__}")
+                raise InvalidError(
+                    f"@app.function() decorates a function, got {type(raw_f).__name__}"
+                )
             options = validate_options("function", kwargs, flags_of(raw_f))
             tag = kwargs.get("name") or raw_f.__qualname__
             is_generator = kwargs.get("is_generator")
             if is_generator is None:
-                is_generator = inspect.isgeneratorfunction(raw_f) or inspect.isasyncgenfunction(raw_f)
-            function: Function[Any] = Function(self, raw_f, tag, options, is_generator=bool(is_generator))
-            function._describe = lambda: describe(raw_f, "function", options, bool(kwargs.get("serialized")))  # type: ignore[attr-defined]
+                is_generator = inspect.isgeneratorfunction(raw_f) or inspect.isasyncgenfunction(
+                    raw_f
+                )
+            function: Function[Any] = Function(
+                self, raw_f, tag, options, is_generator=bool(is_generator)
+            )
+            function._describe = lambda: describe(
+                raw_f, "function", options, bool(kwargs.get("serialized"))
+            )  # type: ignore[attr-defined]
             self._functions[tag] = function
             return function
 
@@ -183,13 +195,17 @@ class App:
             options = validate_options("cls", kwargs, flags_of(user_cls))
             tag = user_cls.__qualname__
             registered = Cls(self, user_cls, tag, options)
-            registered._describe = lambda: describe(user_cls, "class", options, bool(kwargs.get("serialized")))  # type: ignore[attr-defined]
+            registered._describe = lambda: describe(
+                user_cls, "class", options, bool(kwargs.get("serialized"))
+            )  # type: ignore[attr-defined]
             self._classes[tag] = registered
             return registered
 
         return decorate
 
-    def local_entrypoint(self, _warn_parentheses_missing: Any = None, *, name: str | None = None) -> Callable[[Callable[..., Any]], LocalEntrypoint]:
+    def local_entrypoint(
+        self, _warn_parentheses_missing: Any = None, *, name: str | None = None
+    ) -> Callable[[Callable[..., Any]], LocalEntrypoint]:
         """Mark a function that ``strato run`` calls locally with the app running."""
         if _warn_parentheses_missing is not None:
             raise InvalidError("use @app.local_entrypoint() with parentheses")
@@ -206,7 +222,8 @@ class App:
         if self._client is None:
             if is_local():
                 raise InvalidError(
-                    "the app is not running: call functions inside `with app.run():` or via `strato run`"
+                    "the app is not running: call functions inside `with app.run():` "
+                    "or via `strato run`"
                 )
             from strato.client import Client
 
@@ -219,7 +236,9 @@ class App:
             "definition": base64.b64encode(proto.pack(definition)).decode(),
             "parent_id": parent_id,
         }
-        response = self._require_client().request("POST", f"/v1/apps/{self._app_id}/functions", json=body)
+        response = self._require_client().request(
+            "POST", f"/v1/apps/{self._app_id}/functions", json=body
+        )
         return str(response["function_id"])
 
     def _register_bound(self, cls: Cls, params: dict[str, Any]) -> str:
@@ -240,7 +259,14 @@ class App:
         return self._function_ids[tag]
 
     @contextmanager
-    def run(self, *, client: Any = None, detach: bool = False, interactive: bool = False, environment_name: str | None = None) -> Iterator[App]:
+    def run(
+        self,
+        *,
+        client: Any = None,
+        detach: bool = False,
+        interactive: bool = False,
+        environment_name: str | None = None,
+    ) -> Iterator[App]:
         """Run the app for the duration of the ``with`` block."""
         if not is_local():
             raise InvalidError("app.run() cannot be called inside a container")
@@ -255,9 +281,13 @@ class App:
         try:
             self._client.session.subscribe_logs(self._app_id)
             for tag, function in self._functions.items():
-                self._function_ids[tag] = function._function_id = self._register(tag, function._describe())  # type: ignore[attr-defined]
+                self._function_ids[tag] = function._function_id = self._register(
+                    tag, function._describe()
+                )  # type: ignore[attr-defined]
             for tag, registered in self._classes.items():
-                self._function_ids[tag] = registered._function_id = self._register(tag, registered._describe())  # type: ignore[attr-defined]
+                self._function_ids[tag] = registered._function_id = self._register(
+                    tag, registered._describe()
+                )  # type: ignore[attr-defined]
             yield self
         finally:
             try:

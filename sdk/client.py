@@ -24,7 +24,9 @@ _ERRORS_BY_NAME: dict[str, type[Exception]] = {
 def error_from_response(status: int, body: dict[str, Any] | None) -> Exception:
     """Rebuild the exception the control plane reported."""
     if status == 401:
-        return exc.AuthError("the control plane refused the token: set STRATO_TOKEN or run `strato token new`")
+        return exc.AuthError(
+            "the control plane refused the token: set STRATO_TOKEN or run `strato token new`"
+        )
     body = body or {}
     cls = _ERRORS_BY_NAME.get(body.get("error", ""), exc.RemoteError)
     return cls(body.get("message") or f"HTTP {status}")
@@ -91,7 +93,9 @@ class Client:
         try:
             response = self._client().request(method, path, **kwargs)
         except httpx.TransportError as error:
-            raise exc.ConnectionError(f"cannot reach the control plane at {self.url}: {error}") from error
+            raise exc.ConnectionError(
+                f"cannot reach the control plane at {self.url}: {error}"
+            ) from error
         if response.status_code >= 400:
             try:
                 body = response.json()

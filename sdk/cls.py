@@ -94,8 +94,10 @@ class Obj:
             )
         raw = getattr(cls._user_cls, name)
         flagged = cls._methods[name].get("is_generator")
-        is_generator = flagged if flagged is not None else (
-            inspect.isgeneratorfunction(raw) or inspect.isasyncgenfunction(raw)
+        is_generator = (
+            flagged
+            if flagged is not None
+            else (inspect.isgeneratorfunction(raw) or inspect.isasyncgenfunction(raw))
         )
         return Function(
             cls._app,

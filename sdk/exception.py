@@ -27,7 +27,8 @@ broker's own errors (placement and providers) hang off the same root::
     │   │   ├── SandboxTimeoutError
     │   │   └── VolumeUploadTimeoutError
     │   ├── SandboxTerminatedError
-    │   └── ProviderError                  a provider refused or failed (``provider``, ``retryable``)
+    │   └── ProviderError                  a provider refused or failed (``provider``,
+    │                                      ``retryable``)
     │       ├── CapacityError              no machines of that type there now (retryable)
     │       ├── QuotaError                 the account's quota is exhausted (retryable elsewhere)
     │       ├── CredentialsError           credentials missing or rejected (not retryable)

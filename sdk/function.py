@@ -7,12 +7,12 @@ session's reader thread, so thousands of concurrent ``remote.aio`` calls need no
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from strato import _protocol as proto
+from strato._lazy import asyncio
 from strato._map import MapRun, iterate, iterate_async, new_call_id
 from strato._results import decode, decode_value
 from strato._serialization import serialize_args
@@ -42,7 +42,9 @@ class _Dual:
 class _BoundDual:
     __slots__ = ("_obj", "_blocking", "aio")
 
-    def __init__(self, obj: Any, blocking: Callable[..., Any], asynchronous: Callable[..., Any]) -> None:
+    def __init__(
+        self, obj: Any, blocking: Callable[..., Any], asynchronous: Callable[..., Any]
+    ) -> None:
         self._obj = obj
         self._blocking = blocking
         self.aio = asynchronous.__get__(obj)
@@ -51,14 +53,18 @@ class _BoundDual:
         return self._blocking(self._obj, *args, **kwargs)
 
 
-def _arg_stream(iterators: tuple[Iterable[Any], ...], kwargs: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+def _arg_stream(
+    iterators: tuple[Iterable[Any], ...], kwargs: dict[str, Any]
+) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
     if not iterators:
         raise InvalidError("map() needs at least one iterable of inputs")
     for args in zip(*iterators):  # noqa: B905 - shortest wins, as with Python's map
         yield args, kwargs
 
 
-def _star_stream(iterator: Iterable[Any], kwargs: dict[str, Any]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+def _star_stream(
+    iterator: Iterable[Any], kwargs: dict[str, Any]
+) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
     for args in iterator:
         yield tuple(args), kwargs
 
@@ -228,23 +234,33 @@ class Function(Generic[T]):
     # -- spawn -----------------------------------------------------------------------------
     def _spawn_blocking(self, *args: Any, **kwargs: Any) -> FunctionCall[T]:
         function_id = self._hydrated_id()
-        run = MapRun(self._client().session, function_id, self._method, iter([(args, kwargs)]), mode="spawn")
+        run = MapRun(
+            self._client().session, function_id, self._method, iter([(args, kwargs)]), mode="spawn"
+        )
         try:
             run.fill()
             run.wait_acked()
         finally:
             run.close()
-        return FunctionCall(run.handle.call_id, self._client(), num_inputs=1, is_generator=self._is_generator)
+        return FunctionCall(
+            run.handle.call_id, self._client(), num_inputs=1, is_generator=self._is_generator
+        )
 
     async def _spawn_async(self, *args: Any, **kwargs: Any) -> FunctionCall[T]:
         return await asyncio.to_thread(self._spawn_blocking, *args, **kwargs)
 
     spawn = _Dual(_spawn_blocking, _spawn_async)
 
-    def _spawn_map_blocking(self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None) -> FunctionCall[T]:
+    def _spawn_map_blocking(
+        self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None
+    ) -> FunctionCall[T]:
         function_id = self._hydrated_id()
         run = MapRun(
-            self._client().session, function_id, self._method, _arg_stream(input_iterators, kwargs or {}), mode="spawn_map"
+            self._client().session,
+            function_id,
+            self._method,
+            _arg_stream(input_iterators, kwargs or {}),
+            mode="spawn_map",
         )
         try:
             while not run.exhausted:
@@ -255,7 +271,9 @@ class Function(Generic[T]):
             run.close()
         return FunctionCall(run.handle.call_id, self._client(), num_inputs=run.next_idx)
 
-    async def _spawn_map_async(self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None) -> FunctionCall[T]:
+    async def _spawn_map_async(
+        self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None
+    ) -> FunctionCall[T]:
         return await asyncio.to_thread(self._spawn_map_blocking, *input_iterators, kwargs=kwargs)
 
     spawn_map = _Dual(_spawn_map_blocking, _spawn_map_async)
@@ -263,7 +281,9 @@ class Function(Generic[T]):
     # -- map -------------------------------------------------------------------------------
     def _map_run(self, stream: Iterator[Any], order_outputs: bool) -> MapRun:
         self._check_not_generator("remote")
-        return MapRun(self._client().session, self._hydrated_id(), self._method, stream, order_outputs)
+        return MapRun(
+            self._client().session, self._hydrated_id(), self._method, stream, order_outputs
+        )
 
     def _map_blocking(
         self,
@@ -315,12 +335,32 @@ class Function(Generic[T]):
 
     starmap = _Dual(_starmap_blocking, _starmap_async)
 
-    def _for_each_blocking(self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None, ignore_exceptions: bool = False) -> None:
-        for _ in self._map_blocking(*input_iterators, kwargs=kwargs, order_outputs=False, return_exceptions=ignore_exceptions):
+    def _for_each_blocking(
+        self,
+        *input_iterators: Iterable[Any],
+        kwargs: dict[str, Any] | None = None,
+        ignore_exceptions: bool = False,
+    ) -> None:
+        for _ in self._map_blocking(
+            *input_iterators,
+            kwargs=kwargs,
+            order_outputs=False,
+            return_exceptions=ignore_exceptions,
+        ):
             pass
 
-    async def _for_each_async(self, *input_iterators: Iterable[Any], kwargs: dict[str, Any] | None = None, ignore_exceptions: bool = False) -> None:
-        async for _ in self._map_async(*input_iterators, kwargs=kwargs, order_outputs=False, return_exceptions=ignore_exceptions):
+    async def _for_each_async(
+        self,
+        *input_iterators: Iterable[Any],
+        kwargs: dict[str, Any] | None = None,
+        ignore_exceptions: bool = False,
+    ) -> None:
+        async for _ in self._map_async(
+            *input_iterators,
+            kwargs=kwargs,
+            order_outputs=False,
+            return_exceptions=ignore_exceptions,
+        ):
             pass
 
     for_each = _Dual(_for_each_blocking, _for_each_async)
@@ -351,7 +391,14 @@ class Function(Generic[T]):
 class FunctionCall(Generic[T]):
     """A handle on a spawned call: poll, wait for, or cancel its result."""
 
-    def __init__(self, call_id: str, client: Client | None = None, *, num_inputs: int | None = None, is_generator: bool = False) -> None:
+    def __init__(
+        self,
+        call_id: str,
+        client: Client | None = None,
+        *,
+        num_inputs: int | None = None,
+        is_generator: bool = False,
+    ) -> None:
         self.object_id = call_id
         self._client_obj = client
         self._num_inputs = num_inputs
@@ -377,7 +424,9 @@ class FunctionCall(Generic[T]):
     def num_inputs(self) -> int:
         """How many inputs the call has."""
         if self._num_inputs is None:
-            self._num_inputs = int(self._client().request("GET", f"/v1/calls/{self.object_id}")["num_inputs"])
+            self._num_inputs = int(
+                self._client().request("GET", f"/v1/calls/{self.object_id}")["num_inputs"]
+            )
         return self._num_inputs
 
     def _get_blocking(self, timeout: float | None = None, *, index: int = 0) -> T:
@@ -388,7 +437,9 @@ class FunctionCall(Generic[T]):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = 50.0 if deadline is None else max(0.0, min(50.0, deadline - time.monotonic()))
-            body = self._client().request("GET", f"/v1/calls/{self.object_id}/outputs/{index}", params={"timeout": wait})
+            body = self._client().request(
+                "GET", f"/v1/calls/{self.object_id}/outputs/{index}", params={"timeout": wait}
+            )
             if body["state"] == "done":
                 break
             if deadline is not None and time.monotonic() >= deadline:
@@ -417,7 +468,9 @@ class FunctionCall(Generic[T]):
 
     def _cancel_blocking(self, terminate_containers: bool = False) -> None:
         self._client().request(
-            "POST", f"/v1/calls/{self.object_id}/cancel", params={"terminate_containers": terminate_containers}
+            "POST",
+            f"/v1/calls/{self.object_id}/cancel",
+            params={"terminate_containers": terminate_containers},
         )
 
     async def _cancel_async(self, terminate_containers: bool = False) -> None:
@@ -443,4 +496,3 @@ class FunctionCall(Generic[T]):
             return gather
 
     gather = _GatherDescriptor()
-

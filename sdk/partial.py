@@ -28,7 +28,9 @@ def flags_of(obj: Any) -> dict[str, Any]:
     return dict(getattr(obj, "__strato_flags__", None) or {})
 
 
-def _method_decorator(kind: str, _warn_parentheses_missing: Any, **options: Any) -> Callable[[F], F]:
+def _method_decorator(
+    kind: str, _warn_parentheses_missing: Any, **options: Any
+) -> Callable[[F], F]:
     if _warn_parentheses_missing is not None:
         raise InvalidError(f"use @strato.{kind}() with parentheses")
 
@@ -51,7 +53,9 @@ def exit(_warn_parentheses_missing: Any = None) -> Callable[[F], F]:  # noqa: A0
     return _method_decorator("exit", _warn_parentheses_missing)
 
 
-def method(_warn_parentheses_missing: Any = None, *, is_generator: bool | None = None) -> Callable[[F], F]:
+def method(
+    _warn_parentheses_missing: Any = None, *, is_generator: bool | None = None
+) -> Callable[[F], F]:
     """Mark a method of an ``@app.cls`` class as callable remotely."""
     return _method_decorator("method", _warn_parentheses_missing, is_generator=is_generator)
 
@@ -134,7 +138,8 @@ def bind_parameters(user_cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
             raise InvalidError(f"{user_cls.__name__}() is missing the parameter {name!r}")
         if not isinstance(value, PARAMETER_TYPES):
             raise InvalidError(
-                f"parameter {name!r} must be one of str, int, bool, bytes, float; got {type(value).__name__}"
+                f"parameter {name!r} must be one of str, int, bool, bytes, float; "
+                f"got {type(value).__name__}"
             )
         bound[name] = value
     return bound

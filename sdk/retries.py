@@ -29,15 +29,23 @@ class Retries:
         if not isinstance(max_retries, int) or isinstance(max_retries, bool):
             raise InvalidError(f"Retries: max_retries must be an int, got {max_retries!r}")
         if not 0 <= max_retries <= MAX_RETRIES:
-            raise InvalidError(f"Retries: max_retries must be between 0 and {MAX_RETRIES}, got {max_retries}")
+            raise InvalidError(
+                f"Retries: max_retries must be between 0 and {MAX_RETRIES}, got {max_retries}"
+            )
         if not 1.0 <= backoff_coefficient <= 10.0:
             raise InvalidError(
-                f"Retries: backoff_coefficient must be between 1.0 and 10.0, got {backoff_coefficient}"
+                "Retries: backoff_coefficient must be between 1.0 and 10.0, "
+                f"got {backoff_coefficient}"
             )
         if not 0.0 <= initial_delay <= MAX_DELAY_S:
-            raise InvalidError(f"Retries: initial_delay must be between 0 and {MAX_DELAY_S:.0f} s, got {initial_delay}")
+            raise InvalidError(
+                f"Retries: initial_delay must be between 0 and {MAX_DELAY_S:.0f} s, "
+                f"got {initial_delay}"
+            )
         if not 1.0 <= max_delay <= MAX_DELAY_S:
-            raise InvalidError(f"Retries: max_delay must be between 1 and {MAX_DELAY_S:.0f} s, got {max_delay}")
+            raise InvalidError(
+                f"Retries: max_delay must be between 1 and {MAX_DELAY_S:.0f} s, got {max_delay}"
+            )
         self.max_retries = max_retries
         self.backoff_coefficient = float(backoff_coefficient)
         self.initial_delay = float(initial_delay)
@@ -53,6 +61,7 @@ class Retries:
 
     def __repr__(self) -> str:
         return (
-            f"Retries(max_retries={self.max_retries}, backoff_coefficient={self.backoff_coefficient}, "
+            f"Retries(max_retries={self.max_retries}, "
+            f"backoff_coefficient={self.backoff_coefficient}, "
             f"initial_delay={self.initial_delay}, max_delay={self.max_delay})"
         )

@@ -26,7 +26,8 @@ class Cron(Schedule):
         fields = cron_string.split()
         if len(fields) != 5:
             raise InvalidError(
-                f"Cron: {cron_string!r} must have 5 fields ({', '.join(_CRON_FIELDS)}), got {len(fields)}"
+                f"Cron: {cron_string!r} must have 5 fields ({', '.join(_CRON_FIELDS)}), "
+                f"got {len(fields)}"
             )
         for value, name, (low, high) in zip(fields, _CRON_FIELDS, _CRON_RANGES, strict=True):
             _check_cron_field(value, name, low, high)
@@ -56,7 +57,9 @@ def _check_cron_field(value: str, name: str, low: int, high: int) -> None:
         bounds = base.split("-")
         for bound in bounds:
             if not bound.isdigit() or not low <= int(bound) <= high:
-                raise InvalidError(f"Cron: {base!r} is not valid in the {name} field ({low}-{high})")
+                raise InvalidError(
+                    f"Cron: {base!r} is not valid in the {name} field ({low}-{high})"
+                )
 
 
 class Period(Schedule):
@@ -73,7 +76,14 @@ class Period(Schedule):
         minutes: int = 0,
         seconds: float = 0,
     ) -> None:
-        parts = {"years": years, "months": months, "weeks": weeks, "days": days, "hours": hours, "minutes": minutes}
+        parts = {
+            "years": years,
+            "months": months,
+            "weeks": weeks,
+            "days": days,
+            "hours": hours,
+            "minutes": minutes,
+        }
         for name, value in parts.items():
             if not isinstance(value, int) or value < 0:
                 raise InvalidError(f"Period: {name} must be a non-negative int, got {value!r}")

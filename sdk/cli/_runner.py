@@ -29,7 +29,10 @@ def import_target(path_or_module: str) -> ModuleType:
         module_name = os.path.splitext(name)[0]
         if folder not in sys.path:
             sys.path.insert(0, folder)
-        if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == path:
+        if (
+            module_name in sys.modules
+            and getattr(sys.modules[module_name], "__file__", None) == path
+        ):
             return sys.modules[module_name]
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
@@ -49,12 +52,18 @@ def _find_app(module: ModuleType, app_name: str | None) -> Any:
     apps = {name: obj for name, obj in vars(module).items() if isinstance(obj, App)}
     if app_name is not None:
         if app_name not in apps:
-            raise InvalidError(f"{module.__name__} has no App named {app_name!r}; found: {', '.join(apps) or 'none'}")
+            raise InvalidError(
+                f"{module.__name__} has no App named {app_name!r}; "
+                f"found: {', '.join(apps) or 'none'}"
+            )
         return apps[app_name]
     if not apps:
         raise InvalidError(f"{module.__name__} defines no strato.App")
     if len(apps) > 1:
-        raise InvalidError(f"{module.__name__} defines several apps ({', '.join(apps)}): name one, e.g. file.py::{next(iter(apps))}.main")
+        raise InvalidError(
+            f"{module.__name__} defines several apps ({', '.join(apps)}): name one, "
+            f"e.g. file.py::{next(iter(apps))}.main"
+        )
     return next(iter(apps.values()))
 
 
@@ -77,13 +86,18 @@ def resolve(target: str) -> tuple[Any, Any]:
         if object_name in functions:
             return app, functions[object_name]
         choices = [*entrypoints, *functions]
-        raise InvalidError(f"no entrypoint or function {object_name!r}; choose one of: {', '.join(choices) or 'none'}")
+        raise InvalidError(
+            f"no entrypoint or function {object_name!r}; "
+            f"choose one of: {', '.join(choices) or 'none'}"
+        )
     if len(entrypoints) == 1:
         return app, next(iter(entrypoints.values()))
     if not entrypoints and len(functions) == 1:
         return app, next(iter(functions.values()))
     choices = [*entrypoints, *functions]
-    raise InvalidError(f"{target} has several entrypoints: add ::name, one of: {', '.join(choices) or 'none'}")
+    raise InvalidError(
+        f"{target} has several entrypoints: add ::name, one of: {', '.join(choices) or 'none'}"
+    )
 
 
 def _click_type(annotation: Any) -> Any:
@@ -103,16 +117,33 @@ def parse_arguments(fn: Any, argv: list[str], prog: str) -> dict[str, Any]:
         if isinstance(annotation, str):
             annotation = {"str": str, "int": int, "float": float, "bool": bool}.get(annotation, str)
         if annotation is inspect.Parameter.empty:
-            annotation = type(parameter.default) if parameter.default not in (inspect.Parameter.empty, None) else str
+            annotation = (
+                type(parameter.default)
+                if parameter.default not in (inspect.Parameter.empty, None)
+                else str
+            )
         if annotation not in _SUPPORTED:
-            raise InvalidError(f"argument {name!r} of {fn.__name__} has type {annotation!r}; strato run supports str, int, float, bool and datetime")
+            raise InvalidError(
+                f"argument {name!r} of {fn.__name__} has type {annotation!r}; "
+                "strato run supports str, int, float, bool and datetime"
+            )
         option = "--" + name.replace("_", "-")
         required = parameter.default is inspect.Parameter.empty
         default = None if required else parameter.default
         if annotation is bool:
-            params.append(click.Option([f"{option}/--no-{name.replace('_', '-')}", name], default=bool(default), required=False))
+            params.append(
+                click.Option(
+                    [f"{option}/--no-{name.replace('_', '-')}", name],
+                    default=bool(default),
+                    required=False,
+                )
+            )
         else:
-            params.append(click.Option([option, name], type=_click_type(annotation), required=required, default=default))
+            params.append(
+                click.Option(
+                    [option, name], type=_click_type(annotation), required=required, default=default
+                )
+            )
     command = click.Command(prog, params=params, callback=lambda **kw: kw)
     try:
         return command.main(argv, prog_name=prog, standalone_mode=False)  # type: ignore[no-any-return]
@@ -130,7 +161,10 @@ def run_target(target: str, argv: list[str], detach: bool = False, quiet: bool =
     app, entry = resolve(target)
     raw = entry.raw_f if isinstance(entry, LocalEntrypoint) else entry.get_raw_f()
     if "--help" in argv:
-        click.echo(f"usage: strato run {target} " + " ".join(f"--{n.replace('_', '-')} VALUE" for n in inspect.signature(raw).parameters))
+        click.echo(
+            f"usage: strato run {target} "
+            + " ".join(f"--{n.replace('_', '-')} VALUE" for n in inspect.signature(raw).parameters)
+        )
         return 0
     kwargs = parse_arguments(raw, argv, f"strato run {target}")
     client = Client.from_env()

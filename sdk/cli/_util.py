@@ -33,9 +33,13 @@ def fail_on_strato_error() -> Iterator[None]:
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else str(c) for c in row] for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -74,7 +78,9 @@ class StateReader:
 
     def logs(self, app_id: str, after: int, wait: float) -> tuple[list[dict[str, Any]], str]:
         if self.remote:
-            body = self._client.request("GET", f"/v1/apps/{app_id}/logs", params={"after": after, "wait": wait})
+            body = self._client.request(
+                "GET", f"/v1/apps/{app_id}/logs", params={"after": after, "wait": wait}
+            )
             return list(body["lines"]), str(body["state"])
         import time
 

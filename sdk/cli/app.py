@@ -23,7 +23,17 @@ def list_apps() -> None:
         rows = StateReader().apps()
     typer.echo(
         table(
-            [(r["id"], r.get("name") or "", r["state"], r.get("functions", ""), _when(r["created_at"]), _when(r.get("stopped_at"))) for r in rows],
+            [
+                (
+                    r["id"],
+                    r.get("name") or "",
+                    r["state"],
+                    r.get("functions", ""),
+                    _when(r["created_at"]),
+                    _when(r.get("stopped_at")),
+                )
+                for r in rows
+            ],
             ["app id", "name", "state", "functions", "created", "stopped"],
         )
     )

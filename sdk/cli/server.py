@@ -14,7 +14,9 @@ def server(
     from strato.core.service import database_url, load_or_create_token, token_path
 
     load_or_create_token()
-    typer.echo(f"strato control plane on http://{host}:{port}  (database: {database_url()})", err=True)
+    typer.echo(
+        f"strato control plane on http://{host}:{port}  (database: {database_url()})", err=True
+    )
     typer.echo(f"token: {token_path()}  (clients: STRATO_SERVER_URL + STRATO_TOKEN)", err=True)
     from strato.core.service import serve
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextvars
 
-_input_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("strato_input_id", default=None)
-_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("strato_call_id", default=None)
+_input_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "strato_input_id", default=None
+)
+_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "strato_call_id", default=None
+)
 
 
 def current_input_id() -> str | None:

@@ -7,7 +7,6 @@ while more inputs wait, and sent at once otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import importlib
 import importlib.util
@@ -19,14 +18,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strato import _protocol as proto
 from strato._serialization import MAIN_ALIAS, serialize_exception, serialize_result
 from strato.exception import FunctionTimeoutError, InputCancellation, SerializationError
-
 from strato.runtime.context import _call_id as current_call_id
 from strato.runtime.context import _input_id as current_input_id
+
+if TYPE_CHECKING:
+    import asyncio
 
 _BATCH_FAST_S = 0.001  # inputs quicker than this have their outputs batched
 _BATCH_MAX = 512
@@ -103,6 +104,8 @@ def _hooks(user_cls: type | None, flag: str) -> list[str]:
 def _run_hook(instance: Any, name: str) -> None:
     result = getattr(instance, name)()
     if inspect.isawaitable(result):
+        import asyncio  # only coroutine hooks pay for importing asyncio
+
         asyncio.run(result)  # type: ignore[arg-type]
 
 
@@ -218,7 +221,9 @@ class Runner:
             if inspect.isgenerator(result):
                 count = 0
                 for value in result:
-                    self._finish([[input_id, proto.GEN_ITEM, serialize_result(value), count, 0.0]], False)
+                    self._finish(
+                        [[input_id, proto.GEN_ITEM, serialize_result(value), count, 0.0]], False
+                    )
                     count += 1
                 status, data, seq = proto.GEN_DONE, None, count
             else:
@@ -241,7 +246,7 @@ class Runner:
         while True:
             time.sleep(0.05)
             now = time.monotonic()
-            for input_id, (deadline, thread_id, task) in list(self._running.items()):
+            for input_id, (deadline, _thread_id, task) in list(self._running.items()):
                 if now < deadline or task is not None:
                     continue
                 if self._running.pop(input_id, None) is None:
@@ -254,6 +259,8 @@ class Runner:
 
     # -- coroutine inputs --------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio
+
         if self._loop is None:
             loop = asyncio.new_event_loop()
             self._loop = loop
@@ -270,6 +277,8 @@ class Runner:
         loop.call_soon_threadsafe(lambda: loop.create_task(self._run_async(item, fn)))
 
     async def _run_async(self, item: list[Any], fn: Callable[..., Any]) -> None:
+        import asyncio
+
         input_id, call_id, _idx, _attempt, args_blob, _method = item
         assert self._semaphore is not None
         async with self._semaphore:
@@ -292,7 +301,7 @@ class Runner:
                     status, data, seq = proto.SUCCESS, _serialize_or_fail(result), 0
                     if data is None:
                         status, data = proto.FAILURE, _unserializable(result)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 error = FunctionTimeoutError(
                     f"input {input_id} ran past the function's timeout of {self.timeout}s"
                 )

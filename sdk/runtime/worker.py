@@ -29,8 +29,7 @@ class Agent:
     def __init__(self, url: str, container_id: str, token: str) -> None:
         self.container_id = container_id
         self.ws = WebSocket(
-            url.replace("http://", "ws://").replace("https://", "wss://")
-            + "/v1/containers/stream",
+            url.replace("http://", "ws://").replace("https://", "wss://") + "/v1/containers/stream",
             headers={"Authorization": f"Bearer {token}", "X-Strato-Container": container_id},
         )
         self.stopping = threading.Event()
