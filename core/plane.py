@@ -141,6 +141,10 @@ class ControlPlane:
         """Recover from the store, then start the periodic tick."""
         self.server_url = server_url
         self.loop = asyncio.get_running_loop()
+        for provider in self.providers.by_name.values():
+            prewarm = getattr(provider, "prewarm", None)
+            if prewarm is not None:  # e.g. the local provider's fork server
+                self.loop.run_in_executor(None, prewarm)
         if self.recover:
             self._recover()
         self._tick_task = asyncio.get_running_loop().create_task(self._tick_forever())
@@ -443,7 +447,12 @@ class ControlPlane:
         self._lost(container, reason, crashed=not expected)
 
     def _lost(self, container: Container, reason: str, crashed: bool) -> None:
-        """A container is gone: requeue what it held (a crash counts against each input)."""
+        """A container is gone: requeue what it held.
+
+        Which input killed it is only certain when it held one input, so only then does the
+        crash count against that input. With several, each becomes a suspect and is retried
+        alone in a container (see :meth:`dispatch`), where a further crash is its own.
+        """
         pool = container.pool
         container.state = "stopped"
         self.store.update_container(
@@ -451,25 +460,20 @@ class ControlPlane:
         )
         if container.handle is not None:
             self._provider_call(container, "terminate")
+        held = list(container.assigned.values())
+        container.assigned.clear()
         failed: list[tuple[QueuedInput, int, bytes | None]] = []
         requeue: list[QueuedInput] = []
-        for item in container.assigned.values():
+        for item in held:
             if crashed:
-                item.crashes += 1
+                item.crashes = item.crashes + 1 if len(held) == 1 else max(item.crashes, 1)
             if item.crashes > MAX_CRASHES_PER_INPUT:
-                failed.append(
-                    (
-                        item,
-                        proto.CRASHED,
-                        _error_blob(
-                            f"the container running this input crashed {item.crashes} times "
-                            f"({reason})"
-                        ),
-                    )
+                message = (
+                    f"the container running this input crashed {item.crashes} times ({reason})"
                 )
+                failed.append((item, proto.CRASHED, _error_blob(message)))
             else:
                 requeue.append(item)
-        container.assigned.clear()
         if crashed:
             self.store.update_attempts(
                 [(i.call_id, i.idx, i.attempt, i.crashes, None) for i in requeue]
@@ -517,6 +521,8 @@ class ControlPlane:
             key=lambda c: len(c.assigned),
         )
         for container in ready:
+            if any(i.crashes for i in container.assigned.values()):
+                continue  # it is running a suspect alone
             room = window - len(container.assigned)
             if lifetime:
                 room = min(room, int(lifetime) - container.inputs_done - len(container.assigned))
@@ -524,14 +530,20 @@ class ControlPlane:
                 continue
             batch = []
             while pool.queue and len(batch) < room:
-                item = pool.queue.popleft()
+                item = pool.queue[0]
                 call = self.calls.get(item.call_id)
                 if call is not None and call.cancelled:
+                    pool.queue.popleft()
                     continue
+                if item.crashes and (batch or container.assigned):
+                    break  # a suspect of an earlier crash runs alone
+                pool.queue.popleft()
                 container.assigned[item.key] = item
                 batch.append(
                     [item.key, item.call_id, item.idx, item.attempt, item.args, item.method]
                 )
+                if item.crashes:
+                    break
             if batch:
                 container.peer.send({"t": "inputs", "items": batch})
             if not pool.queue:

@@ -165,6 +165,7 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
             from strato.exception import NotFoundError
 
             raise NotFoundError(f"no function call {call_id!r}")
+        info.pop("acked", None)  # bookkeeping, and binary
         info["expires_at"] = None if info["expires_at"] == float("inf") else info["expires_at"]
         return info
 

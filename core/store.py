@@ -245,9 +245,9 @@ class Store:
         """Indices of every input of a call that is already stored."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(input_batches.c.items).where(input_batches.c.call_id == call_id)
+                select(input_batches.c["items"]).where(input_batches.c.call_id == call_id)
             ).all()
-        return {item[0] for row in rows for item in msgpack.unpackb(row.items)}
+        return {item[0] for row in rows for item in msgpack.unpackb(row[0])}
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -368,12 +368,12 @@ class Store:
                 }
                 pending = []
                 batches = conn.execute(
-                    select(input_batches.c.items)
+                    select(input_batches.c["items"])
                     .where(input_batches.c.call_id == call["id"])
                     .order_by(input_batches.c.first_idx)
                 ).all()
                 for batch in batches:
-                    for idx, args, method in msgpack.unpackb(batch.items):
+                    for idx, args, method in msgpack.unpackb(batch[0]):
                         if idx in done:
                             continue
                         retry = retries.get(idx)

@@ -13,9 +13,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from functools import cache
 from pathlib import Path
 
+from strato.plugins.local.forkserver import ForkServer, ForkServerError, use_fork_server
 from strato.plugins.provider import Capabilities, ContainerHandle, ContainerSpec, InstanceState
 
 _GRACE_S = 30.0  # exit hooks get 30 s, as on Modal
@@ -56,6 +58,8 @@ class LocalProvider:
 
     def __init__(self, log_dir: Path | None = None) -> None:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._fork_servers: dict[tuple[str, tuple[str, ...]], ForkServer] = {}
+        self._lock = threading.Lock()
         self._log_dir = log_dir
         self.capabilities = Capabilities(
             spot=False,
@@ -86,8 +90,8 @@ class LocalProvider:
             notes.append("bubblewrap not found: containers run as plain processes, not sandboxed")
         return notes
 
-    def _command(self, spec: ContainerSpec, workdir: str) -> list[str]:
-        agent = [sys.executable, "-m", "strato.runtime.worker"]
+    def _command(self, spec: ContainerSpec, workdir: str, module: str = "strato.runtime.worker") -> list[str]:
+        agent = [sys.executable, "-m", module]
         bwrap = bubblewrap_path()
         if bwrap is None:
             return agent
@@ -105,6 +109,10 @@ class LocalProvider:
             if path.startswith("/tmp") and os.path.isdir(path):
                 cmd += ["--ro-bind", path, path]
         cmd += ["--bind", workdir, workdir, "--chdir", workdir]
+        if module != "strato.runtime.worker":
+            # the fork server's children open their own log files there
+            log_dir = str(self.log_dir())
+            cmd += ["--bind", log_dir, log_dir]
         return cmd + agent
 
     def provision(self, spec: ContainerSpec, offer: object = None) -> ContainerHandle:
@@ -131,30 +139,59 @@ class LocalProvider:
         if spec.gpu and gpus:
             count = int(spec.gpu.rsplit(":", 1)[1]) if ":" in spec.gpu else 1
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(min(count, len(gpus))))
-        log_dir = self.log_dir()
-        log_file = open(log_dir / f"{spec.container_id}.log", "wb")  # noqa: SIM115
-        stderr_target = log_file
-        try:
+        log_path = self.log_dir() / f"{spec.container_id}.log"
+        if use_fork_server():
+            key = (workdir, tuple(sorted(p for p in spec.python_path if p.startswith("/tmp"))))
+            try:
+                pid = self._fork_server(key, spec, workdir).fork(
+                    env, workdir, spec.python_path, str(log_path)
+                )
+            except ForkServerError:
+                self._fork_servers.pop(key, None)
+            else:
+                return self._handle(spec, {"pid": pid, "forked": True})
+        with open(log_path, "wb") as log_file:
             proc = subprocess.Popen(
                 self._command(spec, workdir),
                 env=env,
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,
-                stdout=stderr_target,  # type: ignore[arg-type]
-                stderr=stderr_target,  # type: ignore[arg-type]
+                stdout=log_file,
+                stderr=log_file,
                 start_new_session=bubblewrap_path() is None,
             )
-        finally:
-            log_file.close()
         self._procs[spec.container_id] = proc
         threading.Thread(target=proc.wait, daemon=True, name=f"reap-{spec.container_id}").start()
+        return self._handle(spec, {"pid": proc.pid})
+
+    def _handle(self, spec: ContainerSpec, data: dict[str, object]) -> ContainerHandle:
         return ContainerHandle(
             provider=self.name,
             container_id=spec.container_id,
-            data={"pid": proc.pid},
+            data=data,
             region="local",
             instance_type="local",
         )
+
+    def _fork_server(self, key: tuple[str, tuple[str, ...]], spec: ContainerSpec, workdir: str) -> ForkServer:
+        with self._lock:
+            server = self._fork_servers.get(key)
+            if server is None or not server.alive():
+                command = self._command(spec, workdir, module="strato.runtime.forkserver")
+                server = ForkServer(command, workdir, self.log_dir() / f"forkserver-{len(self._fork_servers)}.log")
+                self._fork_servers[key] = server
+            return server
+
+    def prewarm(self, workdir: str | None = None) -> None:
+        """Start the fork server for ``workdir`` now, so the first container starts fast."""
+        if not use_fork_server():
+            return
+        workdir = workdir or os.getcwd()
+        spec = ContainerSpec("prewarm", "", "", "", "", "")
+        try:
+            self._fork_server((workdir, ()), spec, workdir)
+        except ForkServerError:
+            pass
 
     def log_dir(self) -> Path:
         """Where each container's own stdout and stderr go (what it prints before the agent
@@ -177,6 +214,8 @@ class LocalProvider:
         return f"exit code {code}" + (f"\n{text}" if text else "")
 
     def status(self, handle: ContainerHandle) -> InstanceState:
+        if handle.data.get("forked"):
+            return InstanceState.RUNNING if _pid_alive(int(handle.data["pid"])) else InstanceState.STOPPED  # type: ignore[arg-type]
         proc = self._procs.get(handle.container_id)
         if proc is None:
             return InstanceState.UNKNOWN
@@ -190,6 +229,9 @@ class LocalProvider:
         return None if proc is None else proc.poll()
 
     def terminate(self, handle: ContainerHandle) -> None:
+        if handle.data.get("forked"):
+            _signal_then_kill(int(handle.data["pid"]), _GRACE_S)  # type: ignore[arg-type]
+            return
         proc = self._procs.pop(handle.container_id, None)
         if proc is None or proc.poll() is not None:
             return
@@ -208,6 +250,43 @@ class LocalProvider:
 
     def kill(self, handle: ContainerHandle) -> None:
         """Stop the container at once (SIGKILL), as a crash would."""
+        if handle.data.get("forked"):
+            try:
+                os.kill(int(handle.data["pid"]), signal.SIGKILL)  # type: ignore[arg-type]
+            except ProcessLookupError:
+                pass
+            return
         proc = self._procs.get(handle.container_id)
         if proc is not None and proc.poll() is None:
             proc.kill()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_then_kill(pid: int, grace: float) -> None:
+    """SIGTERM now (the agent runs ``@exit`` hooks), SIGKILL if still alive after ``grace``."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+    def _kill_later() -> None:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not _pid_alive(pid):
+                return
+            time.sleep(0.1)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    threading.Thread(target=_kill_later, daemon=True).start()

@@ -139,9 +139,10 @@ def parse_arguments(fn: Any, argv: list[str], prog: str) -> dict[str, Any]:
                 )
             )
         else:
+            extra = {} if required else {"default": default}  # click >= 8.3 takes None as a value
             params.append(
                 click.Option(
-                    [option, name], type=_click_type(annotation), required=required, default=default
+                    [option, name], type=_click_type(annotation), required=required, **extra
                 )
             )
     command = click.Command(prog, params=params, callback=lambda **kw: kw)
