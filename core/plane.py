@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strato import _protocol as proto
+from strato.core.ledger import DEFAULT_CPU, DEFAULT_MEMORY_MIB, launch_price
 from strato.core.pools import (
     MAX_CRASHES_PER_INPUT,
     MAX_INIT_FAILURES,
@@ -176,7 +177,15 @@ class ControlPlane:
     async def stop(self) -> None:
         if self._tick_task:
             self._tick_task.cancel()
+        self._save_progress()
         for container in list(self.containers.values()):
+            if container.state != "stopped":
+                self.store.update_container(
+                    container.id,
+                    state="stopped",
+                    stopped_at=time.time(),
+                    exit_reason="control plane stopped",
+                )
             self._terminate(container, "control plane stopped")
 
     # -- apps and functions --------------------------------------------------------------------
@@ -194,6 +203,9 @@ class ControlPlane:
             if not call.cancelled:
                 self.cancel_call(call.id)
         for pool in [p for p in self.pools.values() if p.app_id == app_id]:
+            pool.stopped = True
+            pool.queue.clear()  # inputs of calls already closed by their callers
+            pool.delayed.clear()
             for container in list(pool.containers.values()):
                 self._stop_container(container, "app stopped")
 
@@ -213,7 +225,10 @@ class ControlPlane:
             if row is None:
                 raise NotFoundError(f"no function {function_id!r}")
             definition = proto.unpack(row["definition"])
-            pool = FunctionPool(function_id, row["app_id"], row["name"], definition)
+            app = self.store.get_app(row["app_id"]) or {}
+            pool = FunctionPool(
+                function_id, row["app_id"], row["name"], definition, app.get("name")
+            )
             self.pools[function_id] = pool
         return pool
 
@@ -313,6 +328,25 @@ class ControlPlane:
             call.finished = True
             call.unacked.clear()
             call.dirty = True
+            self._drop_inputs(call)
+
+    def _drop_inputs(self, call: CallState) -> list[int]:
+        """Take a call's inputs out of the queues and interrupt the running ones (a caller
+        that stopped reading a map wants no more of it); returns their indices."""
+        pool = call.pool
+        idxs = [i.idx for i in pool.queue if i.call_id == call.id]
+        idxs += [i.idx for i in pool.delayed if i.call_id == call.id]
+        if idxs:
+            pool.queue = type(pool.queue)(i for i in pool.queue if i.call_id != call.id)
+            pool.delayed = [i for i in pool.delayed if i.call_id != call.id]
+        for container in list(pool.containers.values()):
+            running = [k for k, i in container.assigned.items() if i.call_id == call.id]
+            if not running:
+                continue
+            idxs += [container.assigned.pop(k).idx for k in running]
+            if container.peer is not None:
+                container.peer.send({"t": "cancel", "inputs": running})
+        return idxs
 
     def _save_progress(self) -> None:
         dirty = [c for c in self.calls.values() if c.dirty]
@@ -348,25 +382,24 @@ class ControlPlane:
         call.cancelled = True
         self.store.cancel_call(call_id)
         pool = call.pool
-        idxs = [i.idx for i in pool.queue if i.call_id == call_id]
-        idxs += [i.idx for i in pool.delayed if i.call_id == call_id]
-        pool.queue = type(pool.queue)(i for i in pool.queue if i.call_id != call_id)
-        pool.delayed = [i for i in pool.delayed if i.call_id != call_id]
-        for container in list(pool.containers.values()):
-            running = [k for k, i in container.assigned.items() if i.call_id == call_id]
-            idxs += [container.assigned[k].idx for k in running]
-            for key in running:
-                del container.assigned[key]
-            if running and container.peer is not None:
-                if terminate_containers:
+        if terminate_containers:
+            # the containers go; their other inputs are requeued elsewhere
+            for container in list(pool.containers.values()):
+                keys = [k for k, i in container.assigned.items() if i.call_id == call_id]
+                if keys:
+                    idxs_running = [container.assigned.pop(k).idx for k in keys]
                     self._stop_container(container, "terminated by cancel", force=True)
-                else:
-                    container.peer.send({"t": "cancel", "inputs": running})
-        rows = [[idx, proto.CANCELLED, None, 0] for idx in sorted(idxs)]
-        if call.spawned:
-            self.store.record_outputs((call_id, idx, proto.CANCELLED, None) for idx in idxs)
-        self._deliver(call, rows)
+                    self._cancelled_rows(call, idxs_running)
+        idxs = self._drop_inputs(call)
+        self._cancelled_rows(call, idxs)
         self.autoscale(pool)
+
+    def _cancelled_rows(self, call: CallState, idxs: list[int]) -> None:
+        if not idxs:
+            return
+        if call.spawned:
+            self.store.record_outputs((call.id, idx, proto.CANCELLED, None) for idx in idxs)
+        self._deliver(call, [[idx, proto.CANCELLED, None, 0] for idx in sorted(idxs)])
 
     async def wait_output(self, call_id: str, idx: int, timeout: float | None) -> dict[str, Any]:
         """Wait up to ``timeout`` seconds for one output of a spawned call."""
@@ -438,6 +471,10 @@ class ControlPlane:
             self.dispatch(container.pool)
         elif kind == "failed":
             self._init_failed(container, message["error"])
+        elif kind == "usage":
+            self.store.update_container(
+                container.id, cpu_seconds=message["cpu_s"], peak_memory_mib=message["rss_mib"]
+            )
 
     def container_disconnected(self, container: Container) -> None:
         if container.state == "stopped":
@@ -551,6 +588,8 @@ class ControlPlane:
 
     def autoscale(self, pool: FunctionPool) -> None:
         """Start containers until the pool has as many as the autoscaler rule wants."""
+        if pool.stopped:
+            return
         desired = pool.desired_containers(self.default_max_containers)
         live = len(pool.live_containers())
         for _ in range(desired - live):
@@ -577,6 +616,12 @@ class ControlPlane:
             python_path=list(pool.definition.get("python_path") or []),
         )
         provider = self.providers.get("local")
+        gpu_count = (
+            int(spec.gpu.rsplit(":", 1)[1]) if spec.gpu and ":" in spec.gpu else int(bool(spec.gpu))
+        )
+        if provider.name == "local" and not getattr(provider, "gpus", lambda: [])():
+            gpu_count = 0  # the local machine has none to give
+        price = launch_price(provider.name, options, gpu_count)
         container = Container(container_id, pool, hash_token(token), provider.name)
         pool.containers[container_id] = container
         self.containers[container_id] = container
@@ -591,6 +636,14 @@ class ControlPlane:
                 "started_at": container.started_at,
                 "gpu": spec.gpu,
                 "inputs_done": 0,
+                "app_name": pool.app_name,
+                "function_name": pool.name,
+                "gpu_count": gpu_count,
+                "cpu_request": options.get("cpu") or DEFAULT_CPU,
+                "memory_request_mib": options.get("memory") or DEFAULT_MEMORY_MIB,
+                "usd_per_hour": price.usd_per_hour,
+                "multiplier": price.multiplier,
+                "price_source": price.source,
             }
         )
         if not pool.notices_sent:
@@ -615,6 +668,8 @@ class ControlPlane:
         if container.state in ("stopping", "stopped"):
             return
         container.state = "stopping"
+        # the ledger bills up to the stop request, whether or not the container answers
+        self.store.update_container(container.id, stopped_at=time.time(), exit_reason=reason)
         if container.peer is not None and not force:
             container.peer.send({"t": "stop"})
             asyncio.get_running_loop().call_later(35.0, self._terminate, container, reason)

@@ -71,6 +71,7 @@ class FunctionPool:
     app_id: str
     name: str
     definition: dict[str, Any]
+    app_name: str | None = None
     queue: deque[QueuedInput] = field(default_factory=deque)
     delayed: list[QueuedInput] = field(default_factory=list)
     containers: dict[str, Container] = field(default_factory=dict)
@@ -78,6 +79,7 @@ class FunctionPool:
     avg_seconds: float | None = None
     notices_sent: bool = False
     overrides: dict[str, int] = field(default_factory=dict)
+    stopped: bool = False  # its app stopped: start nothing more
 
     @property
     def options(self) -> dict[str, Any]:

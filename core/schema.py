@@ -120,6 +120,18 @@ containers = Table(
     Column("ready_at", Float, nullable=True),
     Column("stopped_at", Float, nullable=True),
     Column("inputs_done", Integer, nullable=False, default=0),
+    # what the cost ledger needs: the app and function by name, the reservation, the price
+    # and multipliers in force when it started, and the usage the agent reported
+    Column("app_name", String(200), nullable=True),
+    Column("function_name", String(300), nullable=True),
+    Column("gpu_count", Integer, nullable=False, default=0),
+    Column("cpu_request", Float, nullable=True),
+    Column("memory_request_mib", Integer, nullable=True),
+    Column("usd_per_hour", Float, nullable=False, default=0.0),
+    Column("multiplier", Float, nullable=False, default=1.0),
+    Column("price_source", Text, nullable=True),
+    Column("cpu_seconds", Float, nullable=True),
+    Column("peak_memory_mib", Float, nullable=True),
 )
 
 logs = Table(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import time
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -123,6 +124,17 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
         for r in rows:
             r.pop("token_hash", None)
         return {"containers": rows}
+
+    @app.get("/v1/containers", dependencies=auth)
+    async def list_containers(since: float | None = None, app: str | None = None) -> dict[str, Any]:
+        """Container records for the cost ledger (what ran where, priced how, used what)."""
+        app_id = None
+        if app is not None:
+            app_id = (await get_app(app))["id"]
+        rows = plane.store.list_containers(app_id, since)
+        for r in rows:
+            r.pop("token_hash", None)
+        return {"containers": rows, "now": time.time()}
 
     # -- functions -------------------------------------------------------------------------
     @app.post("/v1/apps/{app_id}/functions", dependencies=auth)

@@ -73,8 +73,8 @@ class EmbeddedServer:
     _thread: threading.Thread
 
     def shutdown(self) -> None:
-        self._server.should_exit = True  # type: ignore[attr-defined]
-        self._thread.join(timeout=10)
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
 
 
 def start_embedded() -> EmbeddedServer:
@@ -90,7 +90,12 @@ def start_embedded() -> EmbeddedServer:
     token = secrets.token_urlsafe(24)
     app, plane = _build(token, url, recover=False)
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", ws_max_size=1 << 30, ws_ping_interval=None
+        app,
+        log_level="warning",
+        lifespan="on",
+        ws_max_size=1 << 30,
+        ws_ping_interval=None,
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

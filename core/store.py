@@ -423,10 +423,17 @@ class Store:
             row = conn.execute(select(containers).where(containers.c.id == container_id)).first()
         return dict(row._mapping) if row else None
 
-    def list_containers(self, app_id: str | None = None) -> list[dict[str, Any]]:
+    def list_containers(
+        self, app_id: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Containers, oldest first; ``since`` keeps those still running or stopped after it."""
         query = select(containers).order_by(containers.c.started_at)
         if app_id:
             query = query.where(containers.c.app_id == app_id)
+        if since is not None:
+            query = query.where(
+                (containers.c.stopped_at.is_(None)) | (containers.c.stopped_at >= since)
+            )
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 

@@ -8,6 +8,7 @@ plane in this process. REST calls go through httpx; calls and outputs through a
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from typing import Any
@@ -60,6 +61,8 @@ class Client:
 
                     server = start_embedded()
                     cls._default = cls(server.url, server.token, embedded=server)
+                    # stop containers and close the books when the process ends
+                    atexit.register(cls.reset_default)
             return cls._default
 
     @classmethod

@@ -130,8 +130,8 @@ def check_class(user_cls: Any) -> None:
     """``@app.cls`` only takes a class with at least one ``@strato.method``."""
     if not inspect.isclass(user_cls):
         raise InvalidError(f"@app.cls() decorates a class, got {type(user_cls).__name__}")
-    init = user_cls.__dict__.get("__init__")
-    if init is not None and len(inspect.signature(init).parameters) > 1:
+    init = user_cls.__init__
+    if init is not object.__init__ and len(inspect.signature(init).parameters) > 1:
         raise InvalidError(
             f"{user_cls.__name__} defines __init__ with arguments: declare them with "
             "strato.parameter() instead"

@@ -73,6 +73,10 @@ class LocalProvider:
             },
         )
 
+    def gpus(self) -> list[str]:
+        """The GPUs this machine can give containers."""
+        return local_gpus()
+
     def check_credentials(self) -> tuple[bool, str]:
         sandbox = "bubblewrap sandbox" if bubblewrap_path() else "plain processes (no bubblewrap)"
         return True, f"no credentials needed; containers run as {sandbox}"

@@ -22,6 +22,8 @@ from strato._wsclient import WebSocket, WebSocketClosed
 from strato.runtime.logcapture import LogCapture
 from strato.runtime.runner import Runner, load_target
 
+USAGE_EVERY_S = 5.0
+
 
 class Agent:
     """One container's connection and input loop."""
@@ -61,6 +63,9 @@ class Agent:
             return 1
         self.send({"t": "ready"})
         signal.signal(signal.SIGTERM, lambda *_: self._stop_from_signal())
+        threading.Thread(
+            target=self._report_usage_forever, daemon=True, name="strato-usage"
+        ).start()
         try:
             self._loop()
         finally:
@@ -81,6 +86,23 @@ class Agent:
                 self.runner.cancel(message["inputs"])
             elif kind == "stop":
                 return
+
+    def _report_usage(self) -> None:
+        """CPU seconds and peak memory so far, for the cost ledger (usage vs reservation)."""
+        import resource
+
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+        rss_mib = max(me.ru_maxrss, children.ru_maxrss) / 1024
+        try:
+            self.send({"t": "usage", "cpu_s": cpu, "rss_mib": rss_mib})
+        except WebSocketClosed:
+            pass
+
+    def _report_usage_forever(self) -> None:
+        while not self.stopping.wait(USAGE_EVERY_S):
+            self._report_usage()
 
     def _send_logs(self, items: list[list[Any]]) -> None:
         try:
@@ -109,6 +131,8 @@ class Agent:
     def _shutdown(self, run_exit: bool = True) -> None:
         if self.runner is not None and run_exit:
             self.runner.exit()
+        if not self.ws.closed:
+            self._report_usage()
         if self.logs is not None:
             self.logs.drain()
         self.ws.close()

@@ -35,7 +35,9 @@ APP_SOURCE = textwrap.dedent(
 
 
     @app.local_entrypoint()
-    def main(n: int, name: str = "world", loud: bool = False, ratio: float = 0.5, max_items: int = 7):
+    def main(
+        n: int, name: str = "world", loud: bool = False, ratio: float = 0.5, max_items: int = 7
+    ):
         print(f"N={n!r} NAME={name!r} LOUD={loud!r} RATIO={ratio!r} MAX_ITEMS={max_items!r}")
         print("SUM", sum(double.map(range(n))))
 

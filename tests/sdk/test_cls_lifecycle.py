@@ -166,11 +166,6 @@ def test_class_with_init_arguments_is_rejected():
     assert other_app.registered_classes == {}
 
 
-@pytest.mark.xfail(
-    reason="BUG: check_class looks for __init__ only in the class's own __dict__, so one "
-    "inherited from a base class is accepted and fails later in the container",
-    strict=True,
-)
 def test_class_inheriting_init_arguments_is_rejected():
     other_app = strato.App("cls-rejects-inherited-init")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -19,25 +20,25 @@ class GeneratorBroke(RuntimeError):
 
 
 @app.function()
-def count_up(n: int):
+def count_up(n: int) -> Iterator[int]:
     yield from range(n)
 
 
 @app.function()
-async def async_count_up(n: int, step: int = 10):
+async def async_count_up(n: int, step: int = 10) -> AsyncIterator[int]:
     for i in range(n):
         await asyncio.sleep(0)
         yield i * step
 
 
 @app.function()
-def fail_after(n: int):
+def fail_after(n: int) -> Iterator[int]:
     yield from range(n)
     raise GeneratorBroke(f"broke after {n} values")
 
 
 @app.function()
-async def async_fail_after(n: int):
+async def async_fail_after(n: int) -> AsyncIterator[int]:
     for i in range(n):
         yield i
     raise GeneratorBroke(f"async broke after {n} values")
