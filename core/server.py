@@ -193,6 +193,35 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
             items = [_b64(d) for d in plane.store.generator_items(call_id, idx)]
         return {"state": "done", "status": row["status"], "data": _b64(row["data"]), "items": items}
 
+    @app.get("/v1/calls/{call_id}/outputs", dependencies=auth)
+    async def get_outputs(
+        call_id: str, start: int = 0, end: int | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Consecutive outputs from ``start`` (waiting up to ``timeout`` for the first)."""
+        limit = start + 1000 if end is None else min(end, start + 1000)
+        first = await plane.wait_output(call_id, start, timeout)
+        if first["state"] == "expired":
+            raise OutputExpiredError(f"the outputs of {call_id} have expired (kept 7 days)")
+        if first["state"] != "done":
+            return {"outputs": []}
+        rows = plane.store.outputs_range(call_id, start, limit)
+        result = []
+        for expected, row in enumerate(rows, start):
+            if row["idx"] != expected:
+                break  # stop at the first gap: the caller iterates in order
+            items = []
+            if row["status"] == proto.GEN_DONE:
+                items = [_b64(d) for d in plane.store.generator_items(call_id, row["idx"])]
+            result.append(
+                {
+                    "idx": row["idx"],
+                    "status": row["status"],
+                    "data": _b64(row["data"]),
+                    "items": items,
+                }
+            )
+        return {"outputs": result}
+
     @app.post("/v1/calls/{call_id}/cancel", dependencies=auth)
     async def cancel_call(call_id: str, terminate_containers: bool = False) -> dict[str, Any]:
         plane.cancel_call(call_id, terminate_containers)

@@ -332,6 +332,16 @@ class Store:
             ).first()
         return dict(row._mapping) if row else None
 
+    def outputs_range(self, call_id: str, start: int, end: int) -> list[dict[str, Any]]:
+        """Stored outputs of a spawned call with ``start <= idx < end``, in order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(outputs.c.idx, outputs.c.status, outputs.c.data)
+                .where(outputs.c.call_id == call_id, outputs.c.idx >= start, outputs.c.idx < end)
+                .order_by(outputs.c.idx)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
     def unfinished_calls(self) -> list[dict[str, Any]]:
         """Calls with inputs still to run, each with ``inputs`` (not yet done, oldest first),
         for rebuilding the queues after a restart."""

@@ -79,15 +79,38 @@ class RemoteTraceback(Exception):
         return "\n\n" + self.tb
 
 
+def _rebuild_exception(
+    cls: type[BaseException], args: tuple, state: dict[str, Any]
+) -> BaseException:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class _ExceptionByState:
+    """Pickles an exception as class, args and attributes, without calling its constructor
+    (``__init__(self, a, b)`` that stores ``args=(message,)`` cannot be replayed)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {k: v for k, v in vars(self.exc).items() if not k.startswith("__")}
+        return (_rebuild_exception, (type(self.exc), self.exc.args, state))
+
+
 def serialize_exception(exc: BaseException) -> bytes:
     """Serialize an exception with its formatted traceback, surviving unpicklable ones."""
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    payload: bytes | None
-    try:
-        payload = serialize_result(exc)
-        pickle.loads(payload)  # an exception whose constructor cannot be replayed fails here
-    except Exception:
-        payload = None
+    payload: bytes | None = None
+    for candidate in (exc, _ExceptionByState(exc)):
+        try:
+            payload = serialize_result(candidate)
+            pickle.loads(payload)  # a constructor that cannot be replayed fails here
+            break
+        except Exception:
+            payload = None
     return pickle.dumps(
         {"exc": payload, "type": type(exc).__qualname__, "repr": repr(exc), "tb": tb},
         protocol=PROTOCOL,
@@ -106,6 +129,6 @@ def deserialize_exception(data: bytes) -> BaseException:
         except Exception:
             exc = None
     if exc is None:
-        exc = ExecutionError(f"{info['type']}: {info['repr']} (its class is not available here)")
+        exc = ExecutionError(f"{info['type']}: {info['repr']} (it could not be rebuilt here)")
     exc.__cause__ = RemoteTraceback(info["tb"])
     return exc

@@ -455,9 +455,23 @@ class FunctionCall(Generic[T]):
     get = _Dual(_get_blocking, _get_async)
 
     def _iter_blocking(self, *, start: int = 0, end: int | None = None) -> Iterator[T]:
+        import base64
+
         stop = self.num_inputs() if end is None else end
-        for index in range(start, stop):
-            yield self._get_blocking(index=index)
+        index = start
+        while index < stop:
+            page = self._client().request(
+                "GET",
+                f"/v1/calls/{self.object_id}/outputs",
+                params={"start": index, "end": stop, "timeout": 50.0},
+            )["outputs"]
+            for row in page:
+                data = base64.b64decode(row["data"]) if row.get("data") is not None else None
+                if row["status"] == proto.GEN_DONE:
+                    yield [decode_value(base64.b64decode(i)) for i in row["items"]]  # type: ignore[misc]
+                else:
+                    yield decode(row["status"], data)
+                index += 1
 
     async def _iter_async(self, *, start: int = 0, end: int | None = None) -> AsyncIterator[T]:
         stop = self.num_inputs() if end is None else end

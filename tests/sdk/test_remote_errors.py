@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import strato
-from strato.exception import ExecutionError, SerializationError
+from strato.exception import SerializationError
 
 app = strato.App("remote-errors")
 
@@ -88,10 +88,11 @@ def test_exception_from_the_users_module_arrives_as_the_same_class(workdir):
     assert type(info.value) is AppSpecificError
 
 
-def test_exception_that_cannot_be_rebuilt_becomes_execution_error_naming_its_type(workdir):
+def test_exception_whose_constructor_cannot_be_replayed_arrives_as_its_own_class(workdir):
     with app.run():
-        with pytest.raises(ExecutionError, match="TwoArgumentError") as info:
+        with pytest.raises(TwoArgumentError) as info:
             raise_two_argument_error.remote()
+    assert info.value.args == ("first",)
     assert "raise_two_argument_error" in str(info.value.__cause__)
 
 
