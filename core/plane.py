@@ -216,6 +216,8 @@ class ControlPlane:
             raise NotFoundError(f"no app {app_id!r}")
         function_id = new_id("fu")
         self.store.create_function(function_id, app_id, name, definition, parent_id)
+        if proto.unpack(definition).get("options", {}).get("min_containers"):
+            self.autoscale(self.pool(function_id))  # keep warm from the start
         return function_id
 
     def pool(self, function_id: str) -> FunctionPool:
