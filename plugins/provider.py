@@ -2,7 +2,10 @@
 
 A provider is an object with a ``name``, a :class:`Capabilities` record (data, so placement can
 filter without calling it) and the methods of :class:`Provider`. Every provider maps its own
-instance states into :class:`InstanceState`, the one vocabulary the control plane reads.
+instance states into :class:`InstanceState`, the one vocabulary the control plane reads, in
+one table of its own; every error of its SDK becomes a :class:`strato.exception.ProviderError`
+subclass (``CapacityError``, ``QuotaError``, ``CredentialsError``,
+``ProviderUnavailableError``) so that no SDK exception reaches the control plane.
 """
 
 from __future__ import annotations
@@ -37,6 +40,18 @@ class Capabilities:
     unsupported: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CredentialCheck:
+    """What ``check_credentials`` found: whether the provider can be used, and how to fix it."""
+
+    ok: bool
+    message: str
+    #: the environment variables (or files) that configure this provider
+    env_vars: tuple[str, ...] = ()
+    #: whether the provider's API answered (False when it could not be reached at all)
+    reachable: bool = True
+
+
 @dataclass
 class ContainerSpec:
     """Everything a provider needs to start one container running the worker agent."""
@@ -55,6 +70,10 @@ class ContainerSpec:
     env: dict[str, str] = field(default_factory=dict)
     workdir: str | None = None
     python_path: list[str] = field(default_factory=list)
+    spot: bool = False
+    app_name: str | None = None
+    #: the image's Dockerfile, for start-up scripts that build it (None: the default image)
+    dockerfile: str | None = None
 
 
 @dataclass
@@ -66,6 +85,7 @@ class ContainerHandle:
     data: dict[str, Any] = field(default_factory=dict)
     region: str | None = None
     instance_type: str | None = None
+    zone: str | None = None
 
 
 @runtime_checkable
@@ -75,12 +95,13 @@ class Provider(Protocol):
     name: str
     capabilities: Capabilities
 
-    def check_credentials(self) -> tuple[bool, str]:
-        """Whether credentials are present and accepted, and a one-line explanation."""
+    def check_credentials(self) -> CredentialCheck:
+        """Whether credentials are present and accepted, and what to set if not."""
         ...
 
     def provision(self, spec: ContainerSpec, offer: Any = None) -> ContainerHandle:
-        """Start a container for ``spec``; raise a ``ProviderError`` subclass on refusal."""
+        """Start a container for ``spec`` on ``offer`` (a catalog :class:`Offer`, or None for
+        a provider without a catalog); raise a ``ProviderError`` subclass on refusal."""
         ...
 
     def status(self, handle: ContainerHandle) -> InstanceState:

@@ -18,7 +18,13 @@ from functools import cache
 from pathlib import Path
 
 from strato.plugins.local.forkserver import ForkServer, ForkServerError, use_fork_server
-from strato.plugins.provider import Capabilities, ContainerHandle, ContainerSpec, InstanceState
+from strato.plugins.provider import (
+    Capabilities,
+    ContainerHandle,
+    ContainerSpec,
+    CredentialCheck,
+    InstanceState,
+)
 
 _GRACE_S = 30.0  # exit hooks get 30 s, as on Modal
 
@@ -77,9 +83,9 @@ class LocalProvider:
         """The GPUs this machine can give containers."""
         return local_gpus()
 
-    def check_credentials(self) -> tuple[bool, str]:
+    def check_credentials(self) -> CredentialCheck:
         sandbox = "bubblewrap sandbox" if bubblewrap_path() else "plain processes (no bubblewrap)"
-        return True, f"no credentials needed; containers run as {sandbox}"
+        return CredentialCheck(True, f"no credentials needed; containers run as {sandbox}")
 
     def notices(self, spec: ContainerSpec) -> list[str]:
         """What this provider cannot honour for ``spec``, one line each."""

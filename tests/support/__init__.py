@@ -1,0 +1,1 @@
+"""Helpers shared by tests: playing cloud machines' boot, emulators of cloud APIs."""

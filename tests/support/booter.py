@@ -1,0 +1,58 @@
+"""Plays a cloud machine's boot in tests.
+
+An emulator (moto, or a fake REST service) boots no machine. This plugin stands in for the
+machine: when a cloud provider has provisioned a container, it reads the start-up script the
+provider gave the machine (``handle.data["startup_script"]``) and starts a local worker agent
+with exactly the environment that script exports, so the function really runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from strato.plugins.hookspecs import hookimpl
+from strato.plugins.startup import startup_environment
+
+
+class MachineBooter:
+    """A pluggy plugin: boots a local agent for every container a cloud provider starts."""
+
+    def __init__(self) -> None:
+        self.agents: dict[str, subprocess.Popen[bytes]] = {}
+        self.booted: list[dict[str, Any]] = []
+
+    @hookimpl(wrapper=True)
+    def strato_provision(self, spec: Any, provider: Any, offer: Any) -> Any:
+        handle = yield
+        if provider.name != "local":
+            self.boot(handle.container_id, handle.data["startup_script"], handle)
+        return handle
+
+    def boot(self, container_id: str, script: str, handle: Any = None) -> None:
+        env = dict(os.environ)
+        env.update(startup_environment(script))
+        self.agents[container_id] = subprocess.Popen(
+            [sys.executable, "-m", "strato.runtime.worker"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.booted.append(
+            {"container_id": container_id, "env": startup_environment(script), "handle": handle}
+        )
+
+    def kill(self, container_id: str) -> None:
+        """The machine dies (preemption, crash): its agent stops at once."""
+        proc = self.agents.get(container_id)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for container_id in list(self.agents):
+            self.kill(container_id)
