@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strato import _protocol as proto
+from strato.core.launcher import Launch, Launcher
 from strato.core.ledger import DEFAULT_CPU, DEFAULT_MEMORY_MIB, launch_price
 from strato.core.pools import (
     MAX_CRASHES_PER_INPUT,
@@ -36,6 +37,7 @@ from strato.plugins.provider import ContainerSpec, InstanceState
 log = logging.getLogger("strato.plane")
 
 TICK_S = 0.25
+CLOUD_POLL_S = 5.0
 
 
 def new_id(prefix: str) -> str:
@@ -124,6 +126,7 @@ class ControlPlane:
     ) -> None:
         self.store = store
         self.providers = providers
+        self.launcher = Launcher(store, providers)
         self.server_url = ""
         #: whether start() rebuilds queues from the store (a standalone server does; an
         #: embedded plane lives and dies with its one caller and owns nothing earlier)
@@ -482,8 +485,29 @@ class ControlPlane:
         if container.state == "stopped":
             return
         expected = container.state == "stopping"
+        if not expected and container.provider != "local" and container.handle is not None:
+            # a cloud machine that vanished may have been preempted: ask before charging
+            loop = asyncio.get_running_loop()
+
+            def work() -> None:
+                try:
+                    state = self._provider_call(container, "status")
+                except Exception:  # noqa: BLE001
+                    state = InstanceState.UNKNOWN
+                loop.call_soon_threadsafe(self._cloud_disconnected, container, state)
+
+            loop.run_in_executor(None, work)
+            return
         reason = "stopped" if expected else "container exited unexpectedly"
         self._lost(container, reason, crashed=not expected)
+
+    def _cloud_disconnected(self, container: Container, state: InstanceState) -> None:
+        if container.state == "stopped":
+            return
+        if state == InstanceState.PREEMPTED:
+            self._preempted(container)
+        else:
+            self._lost(container, "container exited unexpectedly", crashed=True)
 
     def _lost(self, container: Container, reason: str, crashed: bool) -> None:
         """A container is gone: requeue what it held.
@@ -523,6 +547,25 @@ class ControlPlane:
         pool.containers.pop(container.id, None)
         self.dispatch(pool)
         self.autoscale(pool)
+
+    def _preempted(self, container: Container) -> None:
+        """The cloud took the machine back: its inputs resume elsewhere, uncharged, and
+        placement avoids that offer for a while."""
+        handle = container.handle
+        region = handle.region if handle else None
+        instance_type = handle.instance_type if handle else None
+        self.launcher.capacity.record(container.provider, region, instance_type, "preemption")
+        self.store.add_event(
+            app_id=container.pool.app_id,
+            function_id=container.pool.id,
+            container_id=container.id,
+            kind="preempted",
+            provider=container.provider,
+            region=region,
+            instance_type=instance_type,
+            message="the provider preempted the machine; its inputs were requeued",
+        )
+        self._lost(container, "preempted", crashed=False)
 
     def _init_failed(self, container: Container, error: bytes) -> None:
         pool = container.pool
@@ -616,15 +659,10 @@ class ControlPlane:
             env=dict(options.get("env") or {}),
             workdir=options.get("workdir"),
             python_path=list(pool.definition.get("python_path") or []),
+            app_name=pool.app_name,
         )
-        provider = self.providers.get("local")
-        gpu_count = (
-            int(spec.gpu.rsplit(":", 1)[1]) if spec.gpu and ":" in spec.gpu else int(bool(spec.gpu))
-        )
-        if provider.name == "local" and not getattr(provider, "gpus", lambda: [])():
-            gpu_count = 0  # the local machine has none to give
-        price = launch_price(provider.name, options, gpu_count)
-        container = Container(container_id, pool, hash_token(token), provider.name)
+        cloud = self.launcher.wants_cloud(options)
+        container = Container(container_id, pool, hash_token(token), "local")
         pool.containers[container_id] = container
         self.containers[container_id] = container
         self.store.add_container(
@@ -632,7 +670,7 @@ class ControlPlane:
                 "id": container_id,
                 "function_id": pool.id,
                 "app_id": pool.app_id,
-                "provider": provider.name,
+                "provider": "pending" if cloud else "local",
                 "token_hash": container.token_hash,
                 "state": "starting",
                 "started_at": container.started_at,
@@ -640,31 +678,82 @@ class ControlPlane:
                 "inputs_done": 0,
                 "app_name": pool.app_name,
                 "function_name": pool.name,
-                "gpu_count": gpu_count,
                 "cpu_request": options.get("cpu") or DEFAULT_CPU,
                 "memory_request_mib": options.get("memory") or DEFAULT_MEMORY_MIB,
-                "usd_per_hour": price.usd_per_hour,
-                "multiplier": price.multiplier,
-                "price_source": price.source,
             }
+        )
+        context = {"pool": pool}
+        if not cloud:
+            try:
+                launch = self.launcher.launch(spec, options, context)
+            except Exception as exc:  # noqa: BLE001 - a refused launch fails like a start-up
+                self._launch_failed(container, exc)
+                return
+            self._launched(container, spec, launch)
+            return
+        # Cloud APIs take seconds: provision on a worker thread, finish on the loop.
+        loop = asyncio.get_running_loop()
+
+        def work() -> None:
+            try:
+                launch = self.launcher.launch(spec, options, context)
+            except Exception as exc:  # noqa: BLE001
+                loop.call_soon_threadsafe(self._launch_failed, container, exc)
+            else:
+                loop.call_soon_threadsafe(self._launched, container, spec, launch)
+
+        loop.run_in_executor(None, work)
+
+    def _launched(self, container: Container, spec: ContainerSpec, launch: Launch) -> None:
+        pool = container.pool
+        container.handle = launch.handle
+        container.provider = launch.provider.name
+        offer = launch.offer
+        if offer is not None:
+            gpu_count = int(offer.gpu_count or 0)
+        elif spec.gpu and getattr(launch.provider, "gpus", lambda: [])():
+            gpu_count = int(spec.gpu.rsplit(":", 1)[1]) if ":" in spec.gpu else 1
+        else:
+            gpu_count = 0  # the local machine has none to give
+        price = launch_price(launch.provider.name, pool.options, gpu_count)
+        self.store.update_container(
+            container.id,
+            provider=launch.provider.name,
+            region=launch.handle.region,
+            instance_type=launch.handle.instance_type,
+            gpu=(
+                f"{offer.gpu_type}:{offer.gpu_count}"
+                if offer is not None and offer.gpu_type
+                else spec.gpu
+            ),
+            gpu_count=gpu_count,
+            usd_per_hour=launch.usd_per_hour if offer is not None else price.usd_per_hour,
+            multiplier=price.multiplier,
+            price_source=(offer.source if offer is not None else price.source),
         )
         if not pool.notices_sent:
             pool.notices_sent = True
-            notices = getattr(provider, "notices", lambda _s: [])(spec)
-            if notices:
-                self._app_notice(pool, [f"[strato] {pool.name}: {n}" for n in notices])
-        try:
-            container.handle = self.providers.provision(provider, spec)
-        except Exception as exc:  # noqa: BLE001 - a refused launch fails like a start-up
-            from strato._serialization import serialize_exception
+            notes = list(launch.notices)
+            notes += getattr(launch.provider, "notices", lambda _s: [])(spec)
+            if notes:
+                self._app_notice(pool, [f"[strato] {pool.name}: {n}" for n in notes])
+        if container.state in ("stopping", "stopped"):
+            self._provider_call(container, "terminate")  # stopped while it was being placed
 
-            self._init_failed(container, serialize_exception(exc))
-            return
-        self.store.update_container(
-            container_id,
-            region=container.handle.region,
-            instance_type=container.handle.instance_type,
+    def _launch_failed(self, container: Container, exc: BaseException) -> None:
+        from strato._serialization import serialize_exception
+
+        self.store.add_event(
+            app_id=container.pool.app_id,
+            function_id=container.pool.id,
+            container_id=container.id,
+            kind="no-offer",
+            error=type(exc).__name__,
+            message=str(exc),
         )
+        if container.state == "stopped":
+            return
+        self._init_failed(container, serialize_exception(exc))
 
     def _stop_container(self, container: Container, reason: str, force: bool = False) -> None:
         if container.state in ("stopping", "stopped"):
@@ -828,29 +917,17 @@ class ControlPlane:
                 pool.options.get("startup_timeout") or pool.options.get("timeout") or 300
             )
             for container in list(pool.containers.values()):
-                if container.state == "starting" and container.handle is not None:
-                    state = self._provider_call(container, "status")
-                    if state in (
-                        InstanceState.STOPPED,
-                        InstanceState.FAILED,
-                        InstanceState.PREEMPTED,
-                    ):
-                        self._init_failed(container, _error_blob(self._exit_message(container)))
-                        continue
-                    if time.time() - container.started_at > startup_timeout:
-                        self._init_failed(
-                            container,
-                            _error_blob(f"container did not start within {startup_timeout:.0f}s"),
-                        )
-                        continue
-                if container.state == "ready" and container.handle is not None:
-                    state = self._provider_call(container, "status")
-                    if state in (
-                        InstanceState.STOPPED,
-                        InstanceState.FAILED,
-                        InstanceState.PREEMPTED,
-                    ):
-                        self._lost(container, f"container {state.value}", crashed=True)
+                if (
+                    container.state == "starting"
+                    and time.time() - container.started_at > startup_timeout
+                ):
+                    self._init_failed(
+                        container,
+                        _error_blob(f"container did not start within {startup_timeout:.0f}s"),
+                    )
+                    continue
+                if container.state in ("starting", "ready") and container.handle is not None:
+                    self._poll_status(container)
             desired = pool.desired_containers(self.default_max_containers)
             window = pool.setting("scaledown_window", 60)
             idle = [c for c in pool.containers.values() if c.state == "ready" and not c.assigned]
@@ -867,6 +944,40 @@ class ControlPlane:
         if time.time() - self._last_expiry > 60:
             self._last_expiry = time.time()
             self.store.expire()
+
+    def _poll_status(self, container: Container) -> None:
+        """Ask the provider how the container is: at once for local processes, on a worker
+        thread and at most every few seconds for cloud machines."""
+        if container.provider == "local":
+            self._apply_status(container, self._provider_call(container, "status"))
+            return
+        now = time.monotonic()
+        if now - container.last_polled < CLOUD_POLL_S:
+            return
+        container.last_polled = now
+        loop = asyncio.get_running_loop()
+
+        def work() -> None:
+            try:
+                state = self._provider_call(container, "status")
+            except Exception:  # noqa: BLE001 - an unanswered poll is retried next time
+                return
+            loop.call_soon_threadsafe(self._apply_status, container, state)
+
+        loop.run_in_executor(None, work)
+
+    def _apply_status(self, container: Container, state: InstanceState) -> None:
+        if container.state == "starting" and state in (
+            InstanceState.STOPPED,
+            InstanceState.FAILED,
+            InstanceState.PREEMPTED,
+        ):
+            self._init_failed(container, _error_blob(self._exit_message(container)))
+        elif container.state == "ready":
+            if state == InstanceState.PREEMPTED:
+                self._preempted(container)
+            elif state in (InstanceState.STOPPED, InstanceState.FAILED):
+                self._lost(container, f"container {state.value}", crashed=True)
 
     def _exit_message(self, container: Container) -> str:
         provider = self.providers.get(container.provider)

@@ -57,6 +57,7 @@ class Container:
     ready_at: float | None = None
     idle_since: float = field(default_factory=time.monotonic)
     inputs_done: int = 0
+    last_polled: float = 0.0
 
     @property
     def live(self) -> bool:

@@ -134,6 +134,45 @@ containers = Table(
     Column("peak_memory_mib", Float, nullable=True),
 )
 
+# Every provisioning attempt, success or not: what `strato app events` shows.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app_id", String(40), nullable=True, index=True),
+    Column("function_id", String(40), nullable=True),
+    Column("container_id", String(40), nullable=True),
+    Column(
+        "kind", String(20), nullable=False
+    ),  # launched | refused | skipped | preempted | no-offer
+    Column("provider", String(40), nullable=True),
+    Column("region", String(60), nullable=True),
+    Column("zone", String(60), nullable=True),
+    Column("instance_type", String(80), nullable=True),
+    Column("error", String(60), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("ts", Float, nullable=False),
+)
+
+# Recent capacity, quota and preemption errors per (provider, region, instance type): the
+# capacity memory placement demotes or skips offers with; it decays with age.
+capacity_events = Table(
+    "capacity_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(40), nullable=False),
+    Column("region", String(60), nullable=False),
+    Column("instance_type", String(80), nullable=False),
+    Column("kind", String(20), nullable=False),  # capacity | quota | preemption
+    Column("ts", Float, nullable=False),
+)
+Index(
+    "capacity_by_offer",
+    capacity_events.c.provider,
+    capacity_events.c.region,
+    capacity_events.c.instance_type,
+)
+
 logs = Table(
     "logs",
     metadata,

@@ -29,7 +29,9 @@ from strato.core import schema
 from strato.core.schema import (
     apps,
     calls,
+    capacity_events,
     containers,
+    events,
     functions,
     generator_items,
     input_batches,
@@ -463,6 +465,38 @@ class Store:
                     .values(state="stopped", exit_reason=reason, stopped_at=time.time())
                 )
         return ids
+
+    # -- events and capacity memory ---------------------------------------------------------
+    def add_event(self, **values: Any) -> None:
+        values.setdefault("ts", time.time())
+        with self.engine.begin() as conn:
+            conn.execute(insert(events).values(**values))
+
+    def events_for(self, app_id: str, after_id: int = 0) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(events)
+                .where(events.c.app_id == app_id, events.c.id > after_id)
+                .order_by(events.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def add_capacity_event(self, provider: str, region: str, instance_type: str, kind: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(capacity_events).values(
+                    provider=provider,
+                    region=region,
+                    instance_type=instance_type,
+                    kind=kind,
+                    ts=time.time(),
+                )
+            )
+
+    def capacity_events_since(self, since: float) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(capacity_events).where(capacity_events.c.ts >= since)).all()
+        return [dict(r._mapping) for r in rows]
 
     # -- logs --------------------------------------------------------------------------------
     def append_logs(self, rows: Sequence[dict[str, Any]]) -> None:
