@@ -26,6 +26,7 @@ from typing import Any
 
 from strato.core.store import Store
 from strato.exception import (
+    BudgetExceededError,
     CapacityError,
     CredentialsError,
     InvalidError,
@@ -188,23 +189,11 @@ class Launcher:
             handle = self.providers.provision(local, spec, None)
             note = "no cloud provider with credentials is loaded"
             return Launch(local, handle, notices=[note, *skipped])
-        from strato.core.placement import PlacementSpec, rank_offers
-
-        try:
-            ranked = rank_offers(
-                PlacementSpec.from_options(options),
-                providers=names,
-                failure_rate=self.capacity.failure_rate,
-            )
-        except InvalidError as exc:
-            raise NoOfferError(
-                f"no offer can run this function: {exc}", failover_history=[]
-            ) from exc
+        offers = self._offers(options, names)
         attempts: list[Attempt] = []
-        for choice in ranked:
+        for offer in offers:
             if len([a for a in attempts if a.outcome != "skipped"]) >= MAX_ATTEMPTS:
                 break
-            offer = choice.offer
             if offer.provider not in names:
                 continue  # lost its credentials during this launch
             if self.capacity.blocked(offer.provider, offer.region, offer.instance_type):
@@ -236,6 +225,37 @@ class Launcher:
             failover_history=history,
         )
 
+    def _offers(self, options: dict[str, Any], names: list[str]) -> list[Any]:
+        """Offers to try, best first: the catalog's, ranked by placement, then those of
+        providers that price their own machines (``list_offers``), cheapest first."""
+        from strato.core.placement import PlacementSpec, rank_offers
+        from strato.pricing.catalog import default_catalog
+
+        cataloged = set(default_catalog().providers())
+        own = [n for n in names if n not in cataloged]
+        offers: list[Any] = []
+        problem: InvalidError | None = None
+        if any(n in cataloged for n in names):
+            try:
+                offers = [
+                    r.offer
+                    for r in rank_offers(
+                        PlacementSpec.from_options(options),
+                        providers=[n for n in names if n in cataloged],
+                        failure_rate=self.capacity.failure_rate,
+                    )
+                ]
+            except InvalidError as exc:
+                problem = exc
+        for name in own:
+            list_offers = getattr(self.providers.get(name), "list_offers", None)
+            if list_offers is not None:
+                offers += sorted(list_offers(options), key=lambda o: o.on_demand_usd_per_hour)
+        if not offers:
+            reason = f": {problem}" if problem else ""
+            raise NoOfferError(f"no offer can run this function{reason}", failover_history=[])
+        return offers
+
     def _try(
         self,
         provider: Provider,
@@ -249,6 +269,8 @@ class Launcher:
         for retry in range(UNAVAILABLE_RETRIES + 1):
             try:
                 handle = self.providers.provision(provider, placed_spec, offer)
+            except BudgetExceededError:
+                raise  # no other offer changes what the app may spend
             except ProviderError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001 - a provider bug must not stop failover

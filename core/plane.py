@@ -30,7 +30,7 @@ from strato.core.pools import (
     QueuedInput,
 )
 from strato.core.store import Store
-from strato.exception import InvalidError, NotFoundError
+from strato.exception import BudgetExceededError, InvalidError, NoOfferError, NotFoundError
 from strato.plugins.manager import Providers
 from strato.plugins.provider import ContainerSpec, InstanceState
 
@@ -127,6 +127,13 @@ class ControlPlane:
         self.store = store
         self.providers = providers
         self.launcher = Launcher(store, providers)
+        budget = providers.pm.get_plugin("strato.budget")
+        if budget is None:
+            from strato.plugins.budget import BudgetCap
+
+            providers.pm.register(BudgetCap(self.app_spend), name="strato.budget")
+        else:
+            budget._spent = self.app_spend  # the newest plane in this process keeps the books
         self.server_url = ""
         #: whether start() rebuilds queues from the store (a standalone server does; an
         #: embedded plane lives and dies with its one caller and owns nothing earlier)
@@ -439,6 +446,17 @@ class ControlPlane:
             except TimeoutError:
                 pass
 
+    def app_spend(self, app_id: str) -> float:
+        """What an app's containers have cost so far (the cost ledger)."""
+        from strato.core.ledger import container_cost
+
+        now = time.time()
+        try:
+            return sum(container_cost(row, now) for row in self.store.list_containers(app_id))
+        except Exception:  # noqa: BLE001 - a ledger fault must not block launches
+            log.exception("could not compute the spend of %s", app_id)
+            return 0.0
+
     def is_container_token(self, token: str) -> bool:
         digest = hash_token(token)
         return any(c.token_hash == digest and c.live for c in self.containers.values())
@@ -567,9 +585,11 @@ class ControlPlane:
         )
         self._lost(container, "preempted", crashed=False)
 
-    def _init_failed(self, container: Container, error: bytes) -> None:
+    def _init_failed(self, container: Container, error: bytes, fatal: bool = False) -> None:
+        """A container failed to start; after MAX_INIT_FAILURES in a row (or one ``fatal``
+        failure, such as a budget refusal) the function's queued inputs fail with ``error``."""
         pool = container.pool
-        pool.init_failures += 1
+        pool.init_failures += MAX_INIT_FAILURES if fatal else 1
         container.state = "stopped"
         self.store.update_container(
             container.id, state="stopped", exit_reason="start-up failed", stopped_at=time.time()
@@ -753,7 +773,8 @@ class ControlPlane:
         )
         if container.state == "stopped":
             return
-        self._init_failed(container, serialize_exception(exc))
+        fatal = isinstance(exc, BudgetExceededError | NoOfferError)
+        self._init_failed(container, serialize_exception(exc), fatal=fatal)
 
     def _stop_container(self, container: Container, reason: str, force: bool = False) -> None:
         if container.state in ("stopping", "stopped"):
@@ -774,8 +795,16 @@ class ControlPlane:
             self._lost(container, reason, crashed=False)
 
     def _provider_call(self, container: Container, method: str) -> Any:
-        provider = self.providers.get(container.provider)
-        return getattr(provider, method)(container.handle)
+        """Call a provider method on the container's handle; a provider that is no longer
+        loaded (or fails) is logged, never raised into the scheduler."""
+        try:
+            provider = self.providers.get(container.provider)
+            return getattr(provider, method)(container.handle)
+        except Exception:  # noqa: BLE001
+            log.warning(
+                "%s(%s) on %s failed", method, container.id, container.provider, exc_info=True
+            )
+            return InstanceState.UNKNOWN if method == "status" else None
 
     # -- outputs and logs ----------------------------------------------------------------------
     def _outputs(self, container: Container, items: list[list[Any]]) -> None:

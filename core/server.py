@@ -117,6 +117,11 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
             "lines": lines,
         }
 
+    @app.get("/v1/apps/{app_ref}/events", dependencies=auth)
+    async def app_events(app_ref: str, after: int = 0) -> dict[str, Any]:
+        row = await get_app(app_ref)
+        return {"events": plane.store.events_for(row["id"], after)}
+
     @app.get("/v1/apps/{app_ref}/containers", dependencies=auth)
     async def app_containers(app_ref: str) -> dict[str, Any]:
         row = await get_app(app_ref)

@@ -43,7 +43,8 @@ def render_startup_script(spec: ContainerSpec, cloud: str, region: str | None) -
     env_flags = " ".join(f"-e {k}" for k in sorted(env))
     if spec.dockerfile:
         build = (
-            "mkdir -p /opt/strato/image && cat > /opt/strato/image/Dockerfile <<'STRATO_DOCKERFILE'\n"
+            "mkdir -p /opt/strato/image\n"
+            "cat > /opt/strato/image/Dockerfile <<'STRATO_DOCKERFILE'\n"
             f"{spec.dockerfile}\nSTRATO_DOCKERFILE\n"
             "docker build -t strato-image /opt/strato/image\n"
             "IMAGE=strato-image"

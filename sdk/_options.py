@@ -219,11 +219,27 @@ def _placement(args: Mapping[str, Any], out: dict[str, Any]) -> None:
         requests = parse_gpu(gpu)
         out["gpu"] = [str(r) for r in requests]
         out["gpu_label"] = out["gpu"][0] if requests else None
-    cloud = validate_cloud(args.get("cloud"))
+    cloud = _cloud(args.get("cloud"), validate_cloud)
     if cloud is not None:
         out["cloud"] = cloud
     region = args.get("region")
     if region is not None:
-        regions = resolve_regions(region, cloud)
+        regions = resolve_regions(region, cloud if cloud in BUILTIN_CLOUDS else None)
         out["region"] = [region] if isinstance(region, str) else list(region)
         out["regions_resolved"] = [f"{r.provider}:{r.name}" for r in regions]
+
+
+BUILTIN_CLOUDS = ("aws", "gcp", "azure", "oci", "local")
+
+
+def _cloud(value: Any, validate: Any) -> str | None:
+    """A built-in cloud name, or the name of a provider a plugin registered."""
+    try:
+        return validate(value)  # type: ignore[no-any-return]
+    except InvalidError:
+        if isinstance(value, str):
+            from strato.plugins.manager import default_providers
+
+            if value.strip().lower() in default_providers().by_name:
+                return value.strip().lower()
+        raise

@@ -100,7 +100,9 @@ class LocalProvider:
             notes.append("bubblewrap not found: containers run as plain processes, not sandboxed")
         return notes
 
-    def _command(self, spec: ContainerSpec, workdir: str, module: str = "strato.runtime.worker") -> list[str]:
+    def _command(
+        self, spec: ContainerSpec, workdir: str, module: str = "strato.runtime.worker"
+    ) -> list[str]:
         agent = [sys.executable, "-m", module]
         bwrap = bubblewrap_path()
         if bwrap is None:
@@ -183,12 +185,16 @@ class LocalProvider:
             instance_type="local",
         )
 
-    def _fork_server(self, key: tuple[str, tuple[str, ...]], spec: ContainerSpec, workdir: str) -> ForkServer:
+    def _fork_server(
+        self, key: tuple[str, tuple[str, ...]], spec: ContainerSpec, workdir: str
+    ) -> ForkServer:
         with self._lock:
             server = self._fork_servers.get(key)
             if server is None or not server.alive():
                 command = self._command(spec, workdir, module="strato.runtime.forkserver")
-                server = ForkServer(command, workdir, self.log_dir() / f"forkserver-{len(self._fork_servers)}.log")
+                server = ForkServer(
+                    command, workdir, self.log_dir() / f"forkserver-{len(self._fork_servers)}.log"
+                )
                 self._fork_servers[key] = server
             return server
 
@@ -225,7 +231,11 @@ class LocalProvider:
 
     def status(self, handle: ContainerHandle) -> InstanceState:
         if handle.data.get("forked"):
-            return InstanceState.RUNNING if _pid_alive(int(handle.data["pid"])) else InstanceState.STOPPED  # type: ignore[arg-type]
+            return (
+                InstanceState.RUNNING
+                if _pid_alive(int(handle.data["pid"]))
+                else InstanceState.STOPPED
+            )  # type: ignore[arg-type]
         proc = self._procs.get(handle.container_id)
         if proc is None:
             return InstanceState.UNKNOWN

@@ -172,6 +172,7 @@ def run_target(target: str, argv: list[str], detach: bool = False, quiet: bool =
     if quiet:
         client.session.log_sink = lambda _fd, _text: None
     with app.run(client=client, detach=detach):
+        app_id = app.app_id
         if isinstance(entry, LocalEntrypoint):
             result = entry(**kwargs)
             if inspect.iscoroutine(result):
@@ -185,4 +186,9 @@ def run_target(target: str, argv: list[str], detach: bool = False, quiet: bool =
             result = entry.remote(**kwargs)
             if result is not None:
                 click.echo(result)
+    from strato.cli.cost import run_cost_line
+
+    cost_line = run_cost_line(client, app_id, detach)
+    if cost_line:
+        click.echo(cost_line, err=True)
     return 0

@@ -92,6 +92,11 @@ class StateReader:
                 return lines, state
             time.sleep(0.2)
 
+    def events(self, app_id: str) -> list[dict[str, Any]]:
+        if self.remote:
+            return list(self._client.request("GET", f"/v1/apps/{app_id}/events")["events"])
+        return list(self._store.events_for(app_id))
+
     def stop(self, app_id: str) -> None:
         if self.remote:
             self._client.request("POST", f"/v1/apps/{app_id}/stop")

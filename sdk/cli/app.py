@@ -72,3 +72,32 @@ def stop(app_ref: str = typer.Argument(..., help="app id or name")) -> None:
         app_id = reader.app(app_ref)["id"]
         reader.stop(app_id)
     typer.echo(f"stopped {app_id}")
+
+
+@app.command("events")
+def events(app_ref: str = typer.Argument(..., help="app id or name")) -> None:
+    """Every provisioning attempt of an app: where it tried, what each provider said."""
+    from strato.cli._util import StateReader, fail_on_strato_error, table
+
+    with fail_on_strato_error():
+        reader = StateReader()
+        app_id = reader.app(app_ref)["id"]
+        rows = reader.events(app_id)
+    typer.echo(
+        table(
+            [
+                (
+                    _when(r["ts"]),
+                    r["kind"],
+                    r.get("provider"),
+                    r.get("region"),
+                    r.get("zone"),
+                    r.get("instance_type"),
+                    r.get("error"),
+                    (r.get("message") or "")[:80],
+                )
+                for r in rows
+            ],
+            ["time", "kind", "provider", "region", "zone", "instance type", "error", "message"],
+        )
+    )

@@ -30,6 +30,7 @@ _NOUNS: list[tuple[str, str, str | None]] = [
     ("gpus", "app", "gpus"),
     ("price", "price", None),
     ("cost", "app", "cost"),
+    ("providers", "app", "providers"),
 ]
 
 

@@ -46,7 +46,9 @@ class TestLocalProviderContract(ProviderContract):
         """The local provider is never out of capacity: every provision succeeds."""
         assert provider.capabilities.unsupported["spot"]
 
-    def test_provision_status_terminate(self, provider: Any, offer: Any, silent_server: str) -> None:  # type: ignore[override]
+    def test_provision_status_terminate(
+        self, provider: Any, offer: Any, silent_server: str
+    ) -> None:  # type: ignore[override]
         spec = make_spec("ct-localcontract01")
         spec.server_url = silent_server
         handle = provider.provision(spec, offer)
@@ -54,4 +56,7 @@ class TestLocalProviderContract(ProviderContract):
         assert wait_for_state(provider, handle, {InstanceState.RUNNING}) == InstanceState.RUNNING
         provider.terminate(handle)
         provider.terminate(handle)
-        assert wait_for_state(provider, handle, {InstanceState.STOPPED}, timeout=40) == InstanceState.STOPPED
+        assert (
+            wait_for_state(provider, handle, {InstanceState.STOPPED}, timeout=40)
+            == InstanceState.STOPPED
+        )

@@ -36,15 +36,6 @@ from strato.plugins.provider import (
 from strato.plugins.startup import startup_environment
 
 
-def where() -> dict[str, str | None]:
-    """Where a container runs, as its environment says."""
-    return {
-        "cloud": os.environ.get("MODAL_CLOUD_PROVIDER"),
-        "region": os.environ.get("MODAL_REGION"),
-        "container": os.environ.get("STRATO_CONTAINER_ID"),
-    }
-
-
 def make_spec(container_id: str = "ct-contract0000001") -> ContainerSpec:
     return ContainerSpec(
         container_id=container_id,
@@ -56,7 +47,9 @@ def make_spec(container_id: str = "ct-contract0000001") -> ContainerSpec:
     )
 
 
-def wait_for_state(provider: Provider, handle: ContainerHandle, wanted: set[InstanceState], timeout: float = 30) -> InstanceState:
+def wait_for_state(
+    provider: Provider, handle: ContainerHandle, wanted: set[InstanceState], timeout: float = 30
+) -> InstanceState:
     deadline = time.monotonic() + timeout
     state = provider.status(handle)
     while state not in wanted and time.monotonic() < deadline:
@@ -113,17 +106,30 @@ class ProviderContract:
             ("server_error", ProviderUnavailableError, True),
         ],
     )
-    def test_refusals_become_strato_errors(self, provider: Any, offer: Any, refuse: Any, kind: str, error: type, retryable: bool) -> None:
+    def test_refusals_become_strato_errors(
+        self, provider: Any, offer: Any, refuse: Any, kind: str, error: type, retryable: bool
+    ) -> None:
         refuse(kind)
         with pytest.raises(ProviderError) as info:
             provider.provision(make_spec(f"ct-refused-{kind}"), offer)
-        assert isinstance(info.value, error), f"{kind} became {type(info.value).__name__}: {info.value}"
+        assert isinstance(info.value, error), (
+            f"{kind} became {type(info.value).__name__}: {info.value}"
+        )
         assert info.value.provider == provider.name
         assert info.value.retryable is retryable
 
     def test_a_function_runs_on_the_provider(self, provider: Any, booter: Any) -> None:
         app = strato.App(f"contract-{provider.name}")
-        remote_where = app.function(cloud=provider.name, serialized=True, timeout=120)(where)
+
+        def where_it_runs() -> dict[str, str | None]:  # nested: pickled by value
+
+            return {
+                "cloud": os.environ.get("MODAL_CLOUD_PROVIDER"),
+                "region": os.environ.get("MODAL_REGION"),
+                "container": os.environ.get("STRATO_CONTAINER_ID"),
+            }
+
+        remote_where = app.function(cloud=provider.name, timeout=120)(where_it_runs)
         with app.run():
             first = remote_where.remote()
         assert first["cloud"] == provider.name

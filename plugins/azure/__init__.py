@@ -1,0 +1,1 @@
+"""Placeholder: provider under construction."""
