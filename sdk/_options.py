@@ -222,6 +222,8 @@ def _placement(args: Mapping[str, Any], out: dict[str, Any]) -> None:
     cloud = _cloud(args.get("cloud"), validate_cloud)
     if cloud is not None:
         out["cloud"] = cloud
+    elif isinstance(args.get("cloud"), str):
+        out["cloud"] = "auto"  # explicitly any cloud: placement chooses
     region = args.get("region")
     if region is not None:
         regions = resolve_regions(region, cloud if cloud in BUILTIN_CLOUDS else None)

@@ -8,6 +8,7 @@ importing cloudpickle.
 from __future__ import annotations
 
 import pickle
+import sys
 import traceback
 from typing import Any
 
@@ -24,6 +25,21 @@ def dumps(obj: Any) -> bytes:
     import cloudpickle
 
     return cloudpickle.dumps(obj, protocol=PROTOCOL)
+
+
+def dumps_by_value(obj: Any) -> bytes:
+    """Serialize a function or class with its module's code by value, so a machine without
+    the module (a cloud VM) can load it (``serialized=True``)."""
+    import cloudpickle
+
+    module = sys.modules.get(getattr(obj, "__module__", "") or "")
+    if module is None or module.__name__ in ("__main__", MAIN_ALIAS):
+        return dumps(obj)
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        return cloudpickle.dumps(obj, protocol=PROTOCOL)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
 
 
 def loads(data: bytes) -> Any:

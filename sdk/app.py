@@ -17,7 +17,7 @@ from typing import Any
 
 from strato import _protocol as proto
 from strato._options import validate_options
-from strato._serialization import MAIN_ALIAS, dumps
+from strato._serialization import MAIN_ALIAS, dumps, dumps_by_value
 from strato.cls import Cls, check_class
 from strato.exception import InvalidError, NotFoundError
 from strato.function import Function
@@ -59,7 +59,7 @@ def describe(
         "params": None,
     }
     if force_pickle or "<locals>" in qualname or file is None:
-        definition["pickled"] = dumps(obj)
+        definition["pickled"] = dumps_by_value(obj) if force_pickle else dumps(obj)
         if file is not None and module_name not in ("__main__", MAIN_ALIAS):
             definition["python_path"] = [_module_root(module_name, file)]
         return definition
