@@ -22,6 +22,7 @@ from typing import Any
 from strato import _protocol as proto
 from strato.core.launcher import Launch, Launcher
 from strato.core.ledger import DEFAULT_CPU, DEFAULT_MEMORY_MIB, launch_price
+from strato.core.objects import prepare_container
 from strato.core.pools import (
     MAX_CRASHES_PER_INPUT,
     MAX_INIT_FAILURES,
@@ -681,6 +682,11 @@ class ControlPlane:
             python_path=list(pool.definition.get("python_path") or []),
             app_name=pool.app_name,
         )
+        try:
+            prepare_container(self, pool, spec)  # image, secrets, volumes, mounts
+        except Exception as exc:  # noqa: BLE001 - e.g. a missing secret: fail like a start-up
+            self._fail_queued(pool, exc)
+            return
         cloud = self.launcher.wants_cloud(options)
         container = Container(container_id, pool, hash_token(token), "local")
         pool.containers[container_id] = container
@@ -723,6 +729,16 @@ class ControlPlane:
                 loop.call_soon_threadsafe(self._launched, container, spec, launch)
 
         loop.run_in_executor(None, work)
+
+    def _fail_queued(self, pool: FunctionPool, exc: BaseException) -> None:
+        """Fail every queued input of a function at once (its containers cannot start)."""
+        from strato._serialization import serialize_exception
+
+        error = serialize_exception(exc)
+        items = list(pool.queue) + list(pool.delayed)
+        pool.queue.clear()
+        pool.delayed.clear()
+        self._finalize(pool, [(i, proto.INIT_FAILURE, error) for i in items])
 
     def _launched(self, container: Container, spec: ContainerSpec, launch: Launch) -> None:
         pool = container.pool

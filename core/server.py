@@ -281,6 +281,12 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
             plane.container_disconnected(container)
             await asyncio.gather(pump, return_exceptions=True)
 
+    from strato.core import objects
+
+    objects.load()
+    for router in objects.ROUTERS:
+        app.include_router(router, prefix="/v1", dependencies=auth)
+
     @app.exception_handler(AuthError)
     async def _auth_error(_request: Request, _exc: AuthError) -> JSONResponse:
         return JSONResponse({"error": "AuthError", "message": "unauthorized"}, status_code=401)

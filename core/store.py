@@ -78,6 +78,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        from strato.core import objects
+
+        objects.load()  # their tables live on the same metadata
         schema.metadata.create_all(engine)
 
     def _insert_ignore(self, table: Any) -> Any:

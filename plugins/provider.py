@@ -74,6 +74,11 @@ class ContainerSpec:
     app_name: str | None = None
     #: the image's Dockerfile, for start-up scripts that build it (None: the default image)
     dockerfile: str | None = None
+    #: the Python that runs the agent, for providers that run it on this machine (an image's
+    #: virtual environment on the local provider; None: the control plane's own)
+    python: str | None = None
+    #: paths to make visible in the container: {"source", "target", "read_only"}
+    mounts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -177,6 +177,7 @@ class App:
             function: Function[Any] = Function(
                 self, raw_f, tag, options, is_generator=bool(is_generator)
             )
+            function._objects = self._objects_for(kwargs)  # type: ignore[attr-defined]
             function._describe = lambda: describe(
                 raw_f, "function", options, bool(kwargs.get("serialized"))
             )  # type: ignore[attr-defined]
@@ -195,6 +196,7 @@ class App:
             options = validate_options("cls", kwargs, flags_of(user_cls))
             tag = user_cls.__qualname__
             registered = Cls(self, user_cls, tag, options)
+            registered._objects = self._objects_for(kwargs)  # type: ignore[attr-defined]
             registered._describe = lambda: describe(
                 user_cls, "class", options, bool(kwargs.get("serialized"))
             )  # type: ignore[attr-defined]
@@ -202,6 +204,39 @@ class App:
             return registered
 
         return decorate
+
+    def _objects_for(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The image, secrets and volumes a function uses: its own added to the app's."""
+        return {
+            "image": kwargs.get("image") or self._image,
+            "secrets": [*self._secrets, *(kwargs.get("secrets") or ())],
+            "volumes": {**self._volumes, **(kwargs.get("volumes") or {})},
+        }
+
+    def _hydrate_objects(self, objects: dict[str, Any], cache: dict[int, Any]) -> dict[str, Any]:
+        """References the control plane understands, for each object a function uses.
+
+        Each object kind implements ``_strato_hydrate(client, app_id)`` (build the image,
+        look up the secret, create the volume...) and returns a msgpack-able reference; an
+        object shared by several functions is hydrated once per run.
+        """
+
+        def hydrate(obj: Any) -> Any:
+            if id(obj) not in cache:
+                method = getattr(obj, "_strato_hydrate", None)
+                if method is None:
+                    raise InvalidError(f"{type(obj).__name__} objects cannot be used by a function")
+                cache[id(obj)] = method(self._client, self._app_id)
+            return cache[id(obj)]
+
+        image = objects.get("image")
+        return {
+            "image": hydrate(image) if image is not None else None,
+            "secrets": [hydrate(s) for s in objects.get("secrets") or ()],
+            "volumes": {
+                str(path): hydrate(v) for path, v in (objects.get("volumes") or {}).items()
+            },
+        }
 
     def local_entrypoint(
         self, _warn_parentheses_missing: Any = None, *, name: str | None = None
@@ -245,6 +280,7 @@ class App:
         import pickle
 
         definition = cls._describe()  # type: ignore[attr-defined]
+        definition["objects"] = self._hydrate_objects(cls._objects, {})  # type: ignore[attr-defined]
         definition["params"] = pickle.dumps(params)
         return self._register(cls._tag, definition, parent_id=cls._class_function_id())
 
@@ -280,14 +316,11 @@ class App:
         self._app_id = self._client.request("POST", "/v1/apps", json={"name": self._name})["app_id"]
         try:
             self._client.session.subscribe_logs(self._app_id)
-            for tag, function in self._functions.items():
-                self._function_ids[tag] = function._function_id = self._register(
-                    tag, function._describe()
-                )  # type: ignore[attr-defined]
-            for tag, registered in self._classes.items():
-                self._function_ids[tag] = registered._function_id = self._register(
-                    tag, registered._describe()
-                )  # type: ignore[attr-defined]
+            cache: dict[int, Any] = {}
+            for tag, obj in [*self._functions.items(), *self._classes.items()]:
+                definition = obj._describe()  # type: ignore[attr-defined]
+                definition["objects"] = self._hydrate_objects(obj._objects, cache)  # type: ignore[attr-defined]
+                self._function_ids[tag] = obj._function_id = self._register(tag, definition)
             yield self
         finally:
             try:

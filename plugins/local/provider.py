@@ -16,6 +16,7 @@ import threading
 import time
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from strato.plugins.local.forkserver import ForkServer, ForkServerError, use_fork_server
 from strato.plugins.provider import (
@@ -64,7 +65,7 @@ class LocalProvider:
 
     def __init__(self, log_dir: Path | None = None) -> None:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._fork_servers: dict[tuple[str, tuple[str, ...]], ForkServer] = {}
+        self._fork_servers: dict[tuple[Any, ...], ForkServer] = {}
         self._lock = threading.Lock()
         self._log_dir = log_dir
         self.capabilities = Capabilities(
@@ -98,12 +99,14 @@ class LocalProvider:
             notes.append(f"cloud={spec.cloud!r} is ignored: no provider for it is loaded")
         if bubblewrap_path() is None:
             notes.append("bubblewrap not found: containers run as plain processes, not sandboxed")
+            if spec.mounts:
+                notes.append("volumes and image files need bubblewrap to appear at their paths")
         return notes
 
     def _command(
         self, spec: ContainerSpec, workdir: str, module: str = "strato.runtime.worker"
     ) -> list[str]:
-        agent = [sys.executable, "-m", module]
+        agent = [spec.python or sys.executable, "-m", module]
         bwrap = bubblewrap_path()
         if bwrap is None:
             return agent
@@ -120,7 +123,12 @@ class LocalProvider:
         for path in dict.fromkeys(spec.python_path):
             if path.startswith("/tmp") and os.path.isdir(path):
                 cmd += ["--ro-bind", path, path]
-        cmd += ["--bind", workdir, workdir, "--chdir", workdir]
+        cmd += ["--bind", workdir, workdir]
+        # an image's files and the function's volumes, at the paths the function sees
+        for mount in spec.mounts:
+            flag = "--ro-bind" if mount.get("read_only") else "--bind"
+            cmd += [flag, str(mount["source"]), str(mount["target"])]
+        cmd += ["--chdir", workdir]
         if module != "strato.runtime.worker":
             # the fork server's children open their own log files there
             log_dir = str(self.log_dir())
@@ -153,7 +161,7 @@ class LocalProvider:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(min(count, len(gpus))))
         log_path = self.log_dir() / f"{spec.container_id}.log"
         if use_fork_server():
-            key = (workdir, tuple(sorted(p for p in spec.python_path if p.startswith("/tmp"))))
+            key = _sandbox_key(spec, workdir)
             try:
                 pid = self._fork_server(key, spec, workdir).fork(
                     env, workdir, spec.python_path, str(log_path)
@@ -205,7 +213,7 @@ class LocalProvider:
         workdir = workdir or os.getcwd()
         spec = ContainerSpec("prewarm", "", "", "", "", "")
         try:
-            self._fork_server((workdir, ()), spec, workdir)
+            self._fork_server(_sandbox_key(spec, workdir), spec, workdir)
         except ForkServerError:
             pass
 
@@ -310,3 +318,12 @@ def _signal_then_kill(pid: int, grace: float) -> None:
             pass
 
     threading.Thread(target=_kill_later, daemon=True).start()
+
+
+def _sandbox_key(spec: ContainerSpec, workdir: str) -> tuple[Any, ...]:
+    """Containers that can share one fork server: same Python, working dir and mounts."""
+    tmp_paths = tuple(sorted(p for p in spec.python_path if p.startswith("/tmp")))
+    mounts = tuple(
+        sorted((str(m["source"]), str(m["target"]), bool(m.get("read_only"))) for m in spec.mounts)
+    )
+    return (spec.python or sys.executable, workdir, tmp_paths, mounts)

@@ -31,6 +31,11 @@ _NOUNS: list[tuple[str, str, str | None]] = [
     ("price", "price", None),
     ("cost", "app", "cost"),
     ("providers", "app", "providers"),
+    ("secret", "app", "secret"),
+    ("volume", "app", "volume"),
+    ("dict", "app", "dict"),
+    ("queue", "app", "queue"),
+    ("image", "app", "image"),
 ]
 
 
