@@ -265,6 +265,8 @@ class ControlPlane:
                 self.received(message)
             elif kind == "close":
                 self.close_call(message["call"])
+            elif kind == "rpc":
+                self.rpc(peer, message)
         except Exception as exc:  # noqa: BLE001 - answer the caller, keep the session
             peer.send(
                 {
@@ -274,6 +276,47 @@ class ControlPlane:
                     "message": str(exc),
                 }
             )
+
+    def rpc(self, peer: Peer, message: dict[str, Any]) -> None:
+        """One request/response call from a caller, answered on its session: the fast path
+        for small object operations (``Dict.get``, ``Queue.put``...) registered in
+        :data:`strato.core.objects.RPC`. A handler is ``handler(plane, params)`` returning the
+        result, or a coroutine function when it may wait (a blocking ``Queue.get``)."""
+        from strato.core.objects import RPC
+
+        request_id = message["id"]
+
+        def reply(ok: bool, result: Any = None, error: BaseException | None = None) -> None:
+            answer: dict[str, Any] = {
+                "t": "rpc_result",
+                "id": request_id,
+                "ok": ok,
+                "result": result,
+            }
+            if error is not None:
+                answer["kind"], answer["message"] = type(error).__name__, str(error)
+            peer.send(answer)
+
+        handler = RPC.get(message.get("method", ""))
+        if handler is None:
+            reply(False, error=InvalidError(f"unknown operation {message.get('method')!r}"))
+            return
+        try:
+            result = handler(self, message.get("params") or {})
+        except Exception as exc:  # noqa: BLE001 - the caller gets the error
+            reply(False, error=exc)
+            return
+        if not asyncio.iscoroutine(result):
+            reply(True, result)
+            return
+
+        async def finish(coroutine: Any) -> None:
+            try:
+                reply(True, await coroutine)
+            except Exception as exc:  # noqa: BLE001
+                reply(False, error=exc)
+
+        asyncio.get_running_loop().create_task(finish(result))
 
     def submit(self, peer: Peer | None, message: dict[str, Any]) -> int:
         """Make inputs durable, acknowledge them, and queue them. Returns the ack mark."""

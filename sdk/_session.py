@@ -8,6 +8,7 @@ outputs it has not seen; handles drop duplicates, so each output is delivered on
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 import time
@@ -132,6 +133,8 @@ class Session:
         self._connected = threading.Event()
         self._closing = False
         self._local = local
+        self._rpcs: dict[int, Callable[[dict[str, Any]], None]] = {}
+        self._rpc_ids = itertools.count(1)
         if local is not None:
             from strato.core.plane import LocalPeer
 
@@ -171,6 +174,40 @@ class Session:
                 self.send({"t": "close", "call": handle.call_id})
             except Exception:  # noqa: BLE001 - a lost close only delays the plane's cleanup
                 pass
+
+    def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None) -> Any:
+        """Call ``method`` on the control plane and wait for its result."""
+        done = threading.Event()
+        box: list[dict[str, Any]] = []
+
+        def deliver(answer: dict[str, Any]) -> None:
+            box.append(answer)
+            done.set()
+
+        request_id = next(self._rpc_ids)
+        self._rpcs[request_id] = deliver
+        self.send({"t": "rpc", "id": request_id, "method": method, "params": params})
+        if not done.wait(timeout):
+            self._rpcs.pop(request_id, None)
+            from strato.exception import TimeoutError
+
+            raise TimeoutError(f"{method} got no answer within {timeout}s")
+        return _rpc_result(box[0])
+
+    async def rpc_async(self, method: str, params: dict[str, Any]) -> Any:
+        """``rpc`` for event loops: waits without blocking a thread."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+        def deliver(answer: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(answer))
+
+        request_id = next(self._rpc_ids)
+        self._rpcs[request_id] = deliver
+        self.send({"t": "rpc", "id": request_id, "method": method, "params": params})
+        return _rpc_result(await future)
 
     def subscribe_logs(self, app_id: str) -> None:
         self.log_apps.add(app_id)
@@ -219,6 +256,10 @@ class Session:
             handle = self.handles.get(message.get("call") or "")
             if handle is not None:
                 handle.on_error(message["kind"], message["message"])
+        elif kind == "rpc_result":
+            waiter = self._rpcs.pop(message["id"], None)
+            if waiter is not None:
+                waiter(message)
 
     def _read_forever(self) -> None:
         while True:
@@ -289,6 +330,10 @@ class Session:
 
     def _fail_all(self, message: str) -> None:
         self._connected.set()
+        for request_id in list(self._rpcs):
+            waiter = self._rpcs.pop(request_id, None)
+            if waiter is not None:
+                waiter({"ok": False, "kind": "ConnectionError", "message": message})
         with self._lock:
             handles = list(self.handles.values())
         for handle in handles:
@@ -301,6 +346,14 @@ class Session:
             self._peer.closed = True
         else:
             self.ws.close()
+
+
+def _rpc_result(answer: dict[str, Any]) -> Any:
+    if answer.get("ok"):
+        return answer.get("result")
+    from strato.client import error_from_response
+
+    raise error_from_response(500, {"error": answer.get("kind"), "message": answer.get("message")})
 
 
 def _print_log(fd: int, text: str) -> None:

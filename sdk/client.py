@@ -121,6 +121,15 @@ class Client:
                     self._session = Session(self.url, self.token, local=local)
         return self._session
 
+    def rpc(self, method: str, params: dict[str, Any], timeout: float | None = None) -> Any:
+        """A small operation on the control plane over the session (see
+        :data:`strato.core.objects.RPC`); errors come back as Strato exceptions."""
+        return self.session.rpc(method, params, timeout)
+
+    async def rpc_async(self, method: str, params: dict[str, Any]) -> Any:
+        """:meth:`rpc` for event loops."""
+        return await self.session.rpc_async(method, params)
+
     def close(self) -> None:
         if self._session is not None:
             self._session.close()

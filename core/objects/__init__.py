@@ -4,6 +4,10 @@ Each kind lives in its own module here and plugs into the control plane in two w
 
 - ``ROUTERS``: FastAPI routers mounted under ``/v1`` (with the plane's token check); a route
   reaches the plane as ``request.app.state.plane``;
+- ``RPC``: handlers for small, frequent operations, called over the caller's session (no
+  HTTP request): ``RPC["dict.get"] = handler`` where ``handler(plane, params)`` returns a
+  msgpack-able result, or a coroutine for one that waits; clients call
+  ``Client.rpc("dict.get", {...})`` (or ``await client.rpc_async(...)``);
 - ``PREPARERS``: functions ``prepare(plane, pool, spec)`` called before each container of a
   function starts, to fill in the :class:`~strato.plugins.provider.ContainerSpec` from the
   function's ``definition["objects"]`` (environment variables, mounts, the image's Python).
@@ -20,6 +24,8 @@ from typing import Any
 
 ROUTERS: list[Any] = []
 PREPARERS: list[Callable[[Any, Any, Any], None]] = []
+#: method name -> handler(plane, params): the session's request/response fast path
+RPC: dict[str, Callable[[Any, dict[str, Any]], Any]] = {}
 
 #: The modules of this package that contribute routers, preparers or tables.
 MODULES = ("images", "secrets", "volumes", "mounts", "dicts", "queues")
