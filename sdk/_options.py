@@ -229,6 +229,24 @@ def _placement(args: Mapping[str, Any], out: dict[str, Any]) -> None:
         regions = resolve_regions(region, cloud if cloud in BUILTIN_CLOUDS else None)
         out["region"] = [region] if isinstance(region, str) else list(region)
         out["regions_resolved"] = [f"{r.provider}:{r.name}" for r in regions]
+    if (gpu is not None or region is not None) and out.get("cloud", "auto") in (
+        *BUILTIN_CLOUDS[:4],
+        "auto",
+    ):
+        _check_satisfiable(out)
+
+
+def _check_satisfiable(options: dict[str, Any]) -> None:
+    """A gpu/region/cloud combination that no catalog row satisfies is an error now, not
+    at the first call. Checked in the caller only: a container imports an app already
+    checked (and skips loading the catalog)."""
+    import os
+
+    if "STRATO_CONTAINER_ID" in os.environ:
+        return
+    from strato.core.placement import PlacementSpec, rank_offers
+
+    rank_offers(PlacementSpec.from_options(options), limit=1)
 
 
 BUILTIN_CLOUDS = ("aws", "gcp", "azure", "oci", "local")

@@ -232,3 +232,23 @@ def test_keep_warm_warning_points_at_the_decorated_code():
             pass
 
     assert caught[0].filename == __file__
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "hint"),
+    [
+        ({"gpu": "B200", "region": "eu"}, "B200 machines have 8 GPUs"),
+        ({"gpu": "T4", "region": "jp", "cloud": "azure"}, "T4 is offered in azure:eastus"),
+    ],
+)
+def test_a_combination_no_catalog_row_satisfies_is_rejected_at_decoration(kwargs, hint):
+    app = strato.App("unsatisfiable")
+    with pytest.raises(strato.exception.InvalidError, match=hint):
+        app.function(**kwargs)(lambda: None)
+
+
+def test_a_satisfiable_gpu_region_cloud_combination_is_accepted():
+    app = strato.App("satisfiable")
+    f = app.function(gpu=["H100", "A100-80GB"], cloud="auto")(lambda: None)
+    assert f._options["gpu"] == ["H100", "A100-80GB"]
+    assert f._options["cloud"] == "auto"
