@@ -15,9 +15,12 @@ any message "Out of capacity for shape ..."     answer when an availability doma
 401 ``NotAuthenticated``                        :class:`CredentialsError`
 404 ``NotAuthorizedOrNotFound`` on a launch     :class:`CredentialsError` (IAM policy, or a
                                                 compartment, subnet or image not visible)
+404 "shape ... not found" on a launch           :class:`CapacityError` (the domain does not
+                                                offer the shape; another may)
 ``InvalidConfig``, ``ConfigFileNotFound``,      :class:`CredentialsError`
 ``ProfileNotFound``, ``InvalidPrivateKey``...
-429 ``TooManyRequests``, 5xx                    :class:`ProviderUnavailableError`
+429 ``TooManyRequests``, 5xx,                   :class:`ProviderUnavailableError`
+409 ``IncorrectState``/``ExternalServer...``
 ``RequestException``, ``ConnectTimeout``,       :class:`ProviderUnavailableError`
 other ``OSError`` (refused, reset, timed out)
 any other 4xx                                   :class:`ProviderError` (not retryable)
@@ -29,6 +32,7 @@ This module imports the SDK only inside :func:`provider_error`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from strato.exception import (
@@ -45,6 +49,11 @@ PROVIDER = "oci"
 #: "Out of host capacity."; the console and work requests say "Out of capacity for shape ...").
 CAPACITY_PHRASES = ("out of host capacity", "out of capacity")
 QUOTA_CODES = frozenset({"LimitExceeded", "QuotaExceeded"})
+#: 409 codes OCI documents as "retry with backoff"
+TRANSIENT_CONFLICTS = frozenset({"IncorrectState", "ExternalServerIncorrectState"})
+#: LaunchInstance's 404 when the shape is not offered in that availability domain
+#: ("shape VM.Standard.A1.Flex not found"): another domain may have it.
+_SHAPE_NOT_FOUND = re.compile(r"\bshape\b.*\bnot found\b", re.IGNORECASE)
 
 CREDENTIALS_HINT = (
     "set OCI_CONFIG_FILE (default ~/.oci/config) to an OCI config file with user, "
@@ -66,8 +75,12 @@ def service_error(
     where: dict[str, Any] = {"provider": PROVIDER, "region": region}
     if is_capacity_message(message):
         return CapacityError(text, code=code or status, **where)
+    if launch and status == 404 and _SHAPE_NOT_FOUND.search(message or ""):
+        return CapacityError(f"{text} (not offered in this domain)", code=code, **where)
     if code in QUOTA_CODES:
-        return QuotaError(f"{text} (raise the limit or quota, or use another region)", code=code, **where)
+        return QuotaError(
+            f"{text} (raise the limit or quota, or use another region)", code=code, **where
+        )
     if status == 401 or code == "NotAuthenticated":
         return CredentialsError(f"{text}; {CREDENTIALS_HINT}", code=code or status, **where)
     if launch and status == 404:
@@ -78,12 +91,14 @@ def service_error(
             code=code or status,
             **where,
         )
-    if status == 429 or status >= 500 or status == 409 and code == "ExternalServerIncorrectState":
+    if status == 429 or status >= 500 or (status == 409 and code in TRANSIENT_CONFLICTS):
         return ProviderUnavailableError(text, code=code or status, **where)
     return ProviderError(text, code=code or status, retryable=False, **where)
 
 
-def provider_error(exc: BaseException, *, region: str | None, launch: bool = False) -> ProviderError:
+def provider_error(
+    exc: BaseException, *, region: str | None, launch: bool = False
+) -> ProviderError:
     """The Strato error for any exception raised by the OCI SDK (or around it)."""
     if isinstance(exc, ProviderError):
         return exc

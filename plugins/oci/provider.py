@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
 import time
 from typing import Any
@@ -106,6 +107,7 @@ class OCIProvider:
         self._subnets: dict[tuple[Any, ...], str] = {}
         self._images: dict[tuple[Any, ...], str] = {}
         self._terminated: set[str] = set()
+        self._signers: dict[tuple[Any, ...], Any] = {}
         self.capabilities = Capabilities(
             spot=True,
             multi_gpu=True,
@@ -126,6 +128,12 @@ class OCIProvider:
 
     # -- SDK plumbing ------------------------------------------------------------------------
     def _config(self, settings: OCISettings, region: str | None = None) -> dict[str, Any]:
+        """The OCI config profile (checked), with ``region`` in place of its own."""
+        return self._credentials(settings, region)[0]
+
+    def _credentials(
+        self, settings: OCISettings, region: str | None = None
+    ) -> tuple[dict[str, Any], Any]:
         import oci
 
         config: dict[str, Any] = oci.config.from_file(
@@ -133,18 +141,56 @@ class OCIProvider:
         )
         if region:
             config["region"] = region
-        oci.config.validate_config(config)
-        return config
+        signer = self._signer(settings, config)
+        oci.config.validate_config(config, signer=signer)
+        return config, signer
+
+    def _signer(self, settings: OCISettings, config: dict[str, Any]) -> Any:
+        """The profile's request signer, made once (loading the key is the slow part of a
+        client) and again when a session token is refreshed; None where the profile names
+        its own ``authentication_type``."""
+        import oci
+
+        if "authentication_type" in config:
+            return None
+        token_file = config.get("security_token_file")
+        token_file = os.path.expanduser(token_file) if token_file else None
+        key = (
+            settings.config_file,
+            settings.profile,
+            config.get("key_file"),
+            token_file,
+            os.stat(token_file).st_mtime_ns if token_file else None,
+        )
+        with self._lock:
+            signer = self._signers.get(key)
+        if signer is not None:
+            return signer
+        if token_file:
+            # a session of `oci session authenticate`, refreshed in place by `oci session refresh`
+            with open(token_file) as handle:
+                token = handle.read().strip()
+            private_key = oci.signer.load_private_key_from_file(
+                config.get("key_file"), config.get("pass_phrase")
+            )
+            signer = oci.auth.signers.SecurityTokenSigner(token, private_key)
+        else:
+            oci.config.validate_config(config)
+            signer = oci.signer.Signer.from_config(config)
+        with self._lock:
+            return self._signers.setdefault(key, signer)
 
     def _client(self, kind: str, region: str, settings: OCISettings) -> Any:
+        """A client of one OCI service in ``region``, remade when the credentials change."""
+        import oci
+
+        config, signer = self._credentials(settings, region)
         endpoint = settings.endpoint_for(region)
-        key = (kind, region, settings.config_file, settings.profile, endpoint)
+        key = (kind, region, endpoint, settings.config_file, settings.profile, id(signer))
         with self._lock:
             client = self._clients.get(key)
         if client is not None:
             return client
-        import oci
-
         classes = {
             "compute": oci.core.ComputeClient,
             "network": oci.core.VirtualNetworkClient,
@@ -159,7 +205,9 @@ class OCIProvider:
         }
         if endpoint:
             kwargs["service_endpoint"] = endpoint
-        client = classes[kind](self._config(settings, region), **kwargs)
+        if signer is not None:
+            kwargs["signer"] = signer
+        client = classes[kind](config, **kwargs)
         with self._lock:
             return self._clients.setdefault(key, client)
 
@@ -323,8 +371,10 @@ class OCIProvider:
         region = str(handle.region)
         compute = self._client("compute", region, settings)
         deadline = time.monotonic() + settings.launch_wait_s
+        pause = 0.1
         while state == "PROVISIONING" and time.monotonic() < deadline:
-            time.sleep(min(settings.poll_interval_s, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, settings.poll_interval_s)
             state = compute.get_instance(handle.data["instance_id"]).data.lifecycle_state
         if state not in _ENDED:
             return
@@ -371,7 +421,7 @@ class OCIProvider:
     def _subnet(self, region: str, compartment: str, settings: OCISettings) -> str:
         configured = settings.subnet_for(region)
         if configured:
-            return configured
+            return str(configured)
         key = (region, compartment, settings.endpoint_for(region))
         with self._lock:
             cached = self._subnets.get(key)
@@ -380,7 +430,9 @@ class OCIProvider:
         network = self._client("network", region, settings)
         subnets = [
             s
-            for s in network.list_subnets(compartment_id=compartment, lifecycle_state="AVAILABLE").data
+            for s in network.list_subnets(
+                compartment_id=compartment, lifecycle_state="AVAILABLE"
+            ).data
             if s.availability_domain is None  # a regional subnet serves every domain
         ]
         if not subnets:
@@ -402,7 +454,7 @@ class OCIProvider:
     def _image(self, region: str, compartment: str, shape: str, settings: OCISettings) -> str:
         configured = settings.image_for(region)
         if configured:
-            return configured
+            return str(configured)
         key = (region, compartment, shape, settings.endpoint_for(region))
         with self._lock:
             cached = self._images.get(key)

@@ -118,7 +118,8 @@ class ProviderContract:
         assert info.value.provider == provider.name
         assert info.value.retryable is retryable
 
-    def test_a_function_runs_on_the_provider(self, provider: Any, booter: Any) -> None:
+    def test_a_function_runs_on_the_provider(self, provider: Any, offer: Any, booter: Any) -> None:
+        """A function asking for what the ``offer`` has runs there, through ``app.run()``."""
         app = strato.App(f"contract-{provider.name}")
 
         def where_it_runs() -> dict[str, str | None]:  # nested: pickled by value
@@ -129,8 +130,14 @@ class ProviderContract:
                 "container": os.environ.get("STRATO_CONTAINER_ID"),
             }
 
-        remote_where = app.function(cloud=provider.name, timeout=120)(where_it_runs)
+        options: dict[str, Any] = {"cloud": provider.name, "timeout": 120}
+        if offer is not None and getattr(offer, "gpu_type", None):
+            options["gpu"] = f"{offer.gpu_type}:{offer.gpu_count}"
+            options["region"] = offer.region
+        remote_where = app.function(**options)(where_it_runs)
         with app.run():
             first = remote_where.remote()
         assert first["cloud"] == provider.name
         assert first["container"].startswith("ct-")
+        if "region" in options:
+            assert first["region"] == offer.region

@@ -40,6 +40,7 @@ kind                   HTTP  code                         message
                                                           was incorrect.
 ``not_found``          404   NotAuthorizedOrNotFound      Authorization failed or requested
                                                           resource not found.
+``shape_not_found``    404   NotAuthorizedOrNotFound      shape VM.GPU.A10.1 not found
 =====================  ====  ===========================  =====================================
 """
 
@@ -76,7 +77,13 @@ REGION_KEYS = {
     "ap-melbourne-1": "mel",
 }
 #: Regions with three availability domains; the others have one.
-THREE_DOMAIN_REGIONS = {"us-ashburn-1", "us-phoenix-1", "us-chicago-1", "eu-frankfurt-1", "uk-london-1"}
+THREE_DOMAIN_REGIONS = {
+    "us-ashburn-1",
+    "us-phoenix-1",
+    "us-chicago-1",
+    "eu-frankfurt-1",
+    "uk-london-1",
+}
 
 #: The shapes the emulator knows (the catalog's GPU shapes and a CPU one).
 SHAPES = {
@@ -114,7 +121,13 @@ ERRORS: dict[str, tuple[int, str, str]] = {
         "NotAuthenticated",
         "The required information to complete authentication was not provided or was incorrect.",
     ),
-    "not_found": (404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found."),
+    "not_found": (
+        404,
+        "NotAuthorizedOrNotFound",
+        "Authorization failed or requested resource not found.",
+    ),
+    # the shape is not offered in that availability domain (real wording)
+    "shape_not_found": (404, "NotAuthorizedOrNotFound", "shape {shape} not found"),
 }
 KINDS = (*ERRORS, "capacity_async")
 OPERATIONS = (
@@ -140,8 +153,10 @@ def availability_domains(region: str) -> list[str]:
 
 
 def _now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.datetime.now(datetime.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 
@@ -149,7 +164,9 @@ def _ocid(kind: str, region: str) -> str:
     return f"ocid1.{kind}.oc1.{region_key(region)}.aaaaaaaa{secrets.token_hex(16)}"
 
 
-def write_oci_config(directory: Path, *, region: str = "us-ashburn-1", profile: str = "DEFAULT") -> Path:
+def write_oci_config(
+    directory: Path, *, region: str = "us-ashburn-1", profile: str = "DEFAULT"
+) -> Path:
     """An OCI config file (with a fresh RSA key beside it) for the emulator's tenancy."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -226,6 +243,8 @@ class OCIEmulator:
         #: (method, region, path) of every request
         self.requests: list[tuple[str, str, str]] = []
         self.refusals: list[Refusal] = []
+        #: the keyId of every signature seen
+        self.key_ids: set[str] = set()
         self._tokens: dict[str, tuple[str, str]] = {}
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -241,7 +260,9 @@ class OCIEmulator:
         Handler.emulator = emulator
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -308,7 +329,8 @@ class OCIEmulator:
 
     def _raise_refusal(self, refusal: Refusal, shape: str | None = None) -> None:
         status, code, message = ERRORS[refusal.kind]
-        raise _ApiError(status, code, message.format(limit=SHAPES.get(shape or "", "gpu-count")))
+        limit = SHAPES.get(shape or "", "gpu-count")
+        raise _ApiError(status, code, message.format(limit=limit, shape=shape))
 
     # -- what happens to instances outside the API -------------------------------------------
     def preempt(self, instance_id: str) -> None:
@@ -349,7 +371,9 @@ class OCIEmulator:
         return instance
 
     # -- the API -------------------------------------------------------------------------------
-    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, Any, dict[str, str]]:
+    def handle(
+        self, method: str, raw_path: str, headers: Any, body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(raw_path)
         segments = [s for s in parts.path.split("/") if s]
         region = "us-ashburn-1"
@@ -360,8 +384,12 @@ class OCIEmulator:
         with self._lock:
             self.requests.append((method, region, path))
         try:
-            if not re.search(r'^Signature .*keyId="[^"/]+/[^"/]+/[^"]+"', headers.get("authorization", "")):
+            # an API key signs as "tenancy/user/fingerprint", a session token as "ST$<token>"
+            signed = re.search(r'^Signature .*keyId="([^"]+)"', headers.get("authorization", ""))
+            if not signed or not re.fullmatch(r"[^/]+/[^/]+/[^/]+|ST\$.+", signed.group(1)):
                 raise _ApiError(*ERRORS["auth"])
+            with self._lock:
+                self.key_ids.add(signed.group(1))
             return self._route(method, region, path, query, headers, body)
         except _ApiError as err:
             return err.status, {"code": err.code, "message": err.message}, {}
@@ -375,7 +403,11 @@ class OCIEmulator:
         match = re.fullmatch(rf"{base}/instances/([^/]+)", path)
         if match and method == "GET":
             self._check("get", region)
-            return 200, self._instance_json(self._get(match.group(1))), {"etag": secrets.token_hex(8)}
+            return (
+                200,
+                self._instance_json(self._get(match.group(1))),
+                {"etag": secrets.token_hex(8)},
+            )
         if match and method == "DELETE":
             self._check("terminate", region)
             with self._lock:
@@ -384,10 +416,18 @@ class OCIEmulator:
         if method == "GET" and path == f"{base}/availabilityDomains":
             self._check("list_availability_domains", region)
             self._need(query, "compartmentId")
-            return 200, [
-                {"name": name, "id": f"ocid1.availabilitydomain.oc1..{name}", "compartmentId": query["compartmentId"]}
-                for name in availability_domains(region)
-            ], {}
+            return (
+                200,
+                [
+                    {
+                        "name": name,
+                        "id": f"ocid1.availabilitydomain.oc1..{name}",
+                        "compartmentId": query["compartmentId"],
+                    }
+                    for name in availability_domains(region)
+                ],
+                {},
+            )
         if method == "GET" and path == f"{base}/subnets":
             self._check("list_subnets", region)
             self._need(query, "compartmentId")
@@ -406,7 +446,8 @@ class OCIEmulator:
         raise _ApiError(
             404,
             "NotFound",
-            "There is no operation supported at the URI path and HTTP method you specified in the request.",
+            "There is no operation supported at the URI path and HTTP method you specified "
+            "in the request.",
         )
 
     def _check(self, operation: str, region: str) -> None:
@@ -427,9 +468,13 @@ class OCIEmulator:
                 raise _ApiError(*ERRORS["not_found"])
             return self._advance(instance)
 
-    def _launch(self, region: str, headers: Any, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+    def _launch(
+        self, region: str, headers: Any, body: dict[str, Any]
+    ) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
-            self.launches.append({"region": region, "body": body, "retry_token": headers.get("opc-retry-token")})
+            self.launches.append(
+                {"region": region, "body": body, "retry_token": headers.get("opc-retry-token")}
+            )
         self._need(body, "compartmentId", "availabilityDomain", "shape")
         domain, shape = body["availabilityDomain"], body["shape"]
         if not (body.get("sourceDetails") or {}).get("imageId") and not body.get("imageId"):
@@ -443,16 +488,28 @@ class OCIEmulator:
         if body.get("preemptibleInstanceConfig") and shape.startswith("BM."):
             # Preemptible capacity is VM shapes only (OCI's documentation); the wording of
             # this answer is the emulator's own.
-            raise _ApiError(400, "InvalidParameter", f"Preemptible instances are not supported for shape {shape}.")
+            raise _ApiError(
+                400,
+                "InvalidParameter",
+                f"Preemptible instances are not supported for shape {shape}.",
+            )
         token = headers.get("opc-retry-token")
         digest = json.dumps(body, sort_keys=True)
         with self._lock:
             if token and token in self._tokens:
                 previous, seen = self._tokens[token]
                 if seen != digest:
-                    raise _ApiError(409, "InvalidatedRetryToken", "The retry token was already used for a different request.")
+                    raise _ApiError(
+                        409,
+                        "InvalidatedRetryToken",
+                        "The retry token was already used for a different request.",
+                    )
                 instance = self._advance(self.instances[previous])
-                return 200, self._instance_json(instance), {"opc-work-request-id": instance.work_request}
+                return (
+                    200,
+                    self._instance_json(instance),
+                    {"opc-work-request-id": instance.work_request},
+                )
         refusal = self._refusal("launch", region, domain)
         if refusal is not None and refusal.kind != "capacity_async":
             self._raise_refusal(refusal, shape)
@@ -467,7 +524,11 @@ class OCIEmulator:
         if refusal is not None:  # capacity_async: accepted, then fails while provisioning
             instance.next_state = "TERMINATING"
             instance.errors.append(
-                {"code": "InternalError", "message": "Out of host capacity.", "timestamp": _now_iso()}
+                {
+                    "code": "InternalError",
+                    "message": "Out of host capacity.",
+                    "timestamp": _now_iso(),
+                }
             )
         with self._lock:
             self.instances[instance_id] = instance
@@ -537,10 +598,31 @@ class OCIEmulator:
     def _images(self, region: str, query: dict[str, str]) -> list[dict[str, Any]]:
         key = region_key(region)
         images = [
-            ("Oracle Linux", "8", "Oracle-Linux-8.10-Gen2-GPU-2024.09.30-0", "2024-10-01", True, "gpu8new"),
+            (
+                "Oracle Linux",
+                "8",
+                "Oracle-Linux-8.10-Gen2-GPU-2024.09.30-0",
+                "2024-10-01",
+                True,
+                "gpu8new",
+            ),
             ("Oracle Linux", "8", "Oracle-Linux-8.10-2024.10.31-0", "2024-11-01", False, "ol8new"),
-            ("Oracle Linux", "8", "Oracle-Linux-8.9-Gen2-GPU-2024.01.26-0", "2024-02-01", True, "gpu8old"),
-            ("Canonical Ubuntu", "22.04", "Canonical-Ubuntu-22.04-2024.10.04-0", "2024-10-05", False, "ubuntu"),
+            (
+                "Oracle Linux",
+                "8",
+                "Oracle-Linux-8.9-Gen2-GPU-2024.01.26-0",
+                "2024-02-01",
+                True,
+                "gpu8old",
+            ),
+            (
+                "Canonical Ubuntu",
+                "22.04",
+                "Canonical-Ubuntu-22.04-2024.10.04-0",
+                "2024-10-05",
+                False,
+                "ubuntu",
+            ),
         ]
         shape = query.get("shape")
         found = [
