@@ -22,9 +22,8 @@ Environment variables:
 
     project = "my-project"
     endpoint = "http://127.0.0.1:8085"        # as STRATO_GCP_ENDPOINT
-    credentials_file = "/path/to/key.json"     # instead of Application Default Credentials
     zones = { us-central1 = ["us-central1-b", "us-central1-c"] }   # zones to try, in order
-    image = "projects/deeplearning-platform-release/global/images/family/common-cu128-ubuntu-2204-nvidia-570"
+    image = "projects/my-project/global/images/family/my-gpu-image"   # default: a Deep Learning VM
     disk_size_gb = 100
     network = "global/networks/default"
     subnetwork = "regions/us-central1/subnetworks/default"
@@ -47,7 +46,7 @@ from strato.plugins.hookspecs import hookimpl
 __all__ = ["strato_register_providers"]
 
 
-@hookimpl
+@hookimpl  # type: ignore[untyped-decorator]
 def strato_register_providers(register: Callable[[Any], None]) -> None:
     from strato.plugins.gcp.provider import GCPProvider
 

@@ -10,21 +10,20 @@ Compute Engine refuses in two ways, and both end up here:
   ``ZONE_RESOURCE_POOL_EXHAUSTED`` with ``httpErrorStatusCode`` 503, or ``QUOTA_EXCEEDED``
   with 403.
 
-========================================================  ==============================
-GCP code / reason / HTTP status                           Strato error
-========================================================  ==============================
-``ZONE_RESOURCE_POOL_EXHAUSTED[_WITH_DETAILS]``,          ``CapacityError`` (another zone
-``insufficientCapacity``, ``UNSUPPORTED_OPERATION``       or region may have machines)
-``rateLimitExceeded``, ``userRateLimitExceeded``,         ``ProviderUnavailableError``
-``RESOURCE_OPERATION_RATE_EXCEEDED``, ``RESOURCE_NOT_     (throttling, not quota)
-READY``, HTTP 429 without ``quotaExceeded``, 408, 5xx,
-timeouts, connection errors
-``QUOTA_EXCEEDED``, ``quotaExceeded``                     ``QuotaError``
-HTTP 401, 403 (permissions, API disabled), missing or     ``CredentialsError``
-unusable Application Default Credentials
-any other 4xx                                             ``ProviderError`` (not retryable)
-any other exception                                       ``ProviderUnavailableError``
-========================================================  ==============================
+In order of precedence (the first that matches wins):
+
+1. ``ZONE_RESOURCE_POOL_EXHAUSTED``, ``ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS``,
+   ``insufficientCapacity``, ``UNSUPPORTED_OPERATION`` -> ``CapacityError`` (another zone or
+   region may have machines);
+2. ``rateLimitExceeded``, ``userRateLimitExceeded``, ``RESOURCE_OPERATION_RATE_EXCEEDED``,
+   ``RESOURCE_NOT_READY``, ``backendError`` -> ``ProviderUnavailableError`` (throttling or a
+   passing state, not quota);
+3. ``QUOTA_EXCEEDED``, ``quotaExceeded`` -> ``QuotaError``;
+4. HTTP 401 or 403 (permissions, API disabled), missing or unusable Application Default
+   Credentials -> ``CredentialsError``, its message naming what to set;
+5. HTTP 408, 429, 5xx, timeouts, connection errors -> ``ProviderUnavailableError``;
+6. any other 4xx -> ``ProviderError`` (not retryable); any other exception ->
+   ``ProviderUnavailableError``.
 
 Throttling is checked before quota: Compute's rate-limit message reads "Quota exceeded for
 quota metric 'Read requests' ..." yet its reason is ``rateLimitExceeded``.
@@ -115,7 +114,7 @@ def _error(
     if cls is CredentialsError and "GOOGLE_APPLICATION_CREDENTIALS" not in message:
         message = f"{message} ({CREDENTIALS_HINT})"
     error = cls(f"gcp: {message}", provider=PROVIDER, code=code, region=region)
-    error.http_status = http_status  # type: ignore[attr-defined]
+    error.http_status = http_status
     return error
 
 
@@ -127,7 +126,13 @@ def from_operation(operation: Any, *, region: str | None, zone: str | None) -> P
     http_status = int(operation.http_error_status_code or 0) or None
     cls, code = classify(codes, http_status, details)
     where = f" in {zone}" if zone else ""
-    return _error(cls, f"{operation.operation_type or 'operation'}{where} failed: {details}", code, region, http_status)
+    return _error(
+        cls,
+        f"{operation.operation_type or 'operation'}{where} failed: {details}",
+        code,
+        region,
+        http_status,
+    )
 
 
 def from_exception(exc: BaseException, *, region: str | None, action: str = "") -> ProviderError:

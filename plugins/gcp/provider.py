@@ -14,12 +14,9 @@ importing this module costs nothing for users of other clouds.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -31,14 +28,13 @@ from strato.exception import (
 )
 from strato.plugins.gcp import errors
 from strato.plugins.gcp.machines import (
-    DEFAULT_DISK_GB,
-    DEFAULT_IMAGE,
     MachineRequest,
     instance_name,
     instance_resource,
     labels_for,
     zones_for,
 )
+from strato.plugins.gcp.settings import EMULATOR_PROJECT, GCPSettings
 from strato.plugins.provider import (
     Capabilities,
     ContainerHandle,
@@ -75,72 +71,6 @@ ENV_VARS = (
 )
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 PREEMPTED_OPERATION = "compute.instances.preempted"
-#: The project used against an emulator when none is configured.
-EMULATOR_PROJECT = "strato-emulator"
-
-
-@dataclass
-class GCPSettings:
-    """Where and how to launch; see the package docstring for the config keys."""
-
-    project: str | None = None
-    endpoint: str | None = None
-    credentials_file: str | None = None
-    zones: dict[str, list[str]] = field(default_factory=dict)
-    image: str = DEFAULT_IMAGE
-    disk_size_gb: int = DEFAULT_DISK_GB
-    network: str = "global/networks/default"
-    subnetwork: str | None = None
-    external_ip: bool = True
-    service_account: str | None = None
-    default_region: str = "us-central1"
-    default_machine_type: str = "n1-standard-4"
-    #: bound on waiting for an insert to finish
-    operation_timeout_s: float = 600.0
-    #: bound on waiting for a delete to finish (it goes on server-side past it)
-    terminate_wait_s: float = 60.0
-    #: bound on one HTTP request
-    request_timeout_s: float = 60.0
-
-    @classmethod
-    def from_environment(
-        cls, env: Mapping[str, str] | None = None, config: Mapping[str, Any] | None = None
-    ) -> GCPSettings:
-        """Settings from ``[providers.gcp]`` in config.toml, with the environment on top."""
-        env = os.environ if env is None else env
-        if config is None:
-            from strato.config import load_settings
-
-            config = (load_settings().get("providers") or {}).get("gcp") or {}
-        project = (
-            env.get("STRATO_GCP_PROJECT")
-            or env.get("GOOGLE_CLOUD_PROJECT")
-            or env.get("CLOUDSDK_CORE_PROJECT")
-            or config.get("project")
-        )
-        settings = cls(
-            project=project or None,
-            endpoint=env.get("STRATO_GCP_ENDPOINT") or config.get("endpoint") or None,
-            credentials_file=config.get("credentials_file"),
-            zones={str(k): [str(z) for z in v] for k, v in (config.get("zones") or {}).items()},
-        )
-        converters: dict[str, Any] = {
-            "image": str,
-            "disk_size_gb": int,
-            "network": str,
-            "subnetwork": str,
-            "external_ip": bool,
-            "service_account": str,
-            "default_region": str,
-            "default_machine_type": str,
-            "operation_timeout_s": float,
-            "terminate_wait_s": float,
-            "request_timeout_s": float,
-        }
-        for key, convert in converters.items():
-            if config.get(key) is not None:
-                setattr(settings, key, convert(config[key]))
-        return settings
 
 
 class GCPProvider:
@@ -181,7 +111,9 @@ class GCPProvider:
                 from google.cloud import compute_v1
 
                 credentials, adc_project = self._credentials()
-                options = {"api_endpoint": self.settings.endpoint} if self.settings.endpoint else None
+                options = (
+                    {"api_endpoint": self.settings.endpoint} if self.settings.endpoint else None
+                )
                 kwargs: dict[str, Any] = {
                     "credentials": credentials,
                     "transport": "rest",
@@ -208,15 +140,10 @@ class GCPProvider:
         if self.settings.endpoint:
             from google.auth.credentials import AnonymousCredentials
 
-            return AnonymousCredentials(), None
+            return AnonymousCredentials(), None  # type: ignore[no-untyped-call]
         import google.auth
 
-        if self.settings.credentials_file:
-            creds, project = google.auth.load_credentials_from_file(
-                self.settings.credentials_file, scopes=list(SCOPES)
-            )
-        else:
-            creds, project = google.auth.default(scopes=list(SCOPES))
+        creds, project = google.auth.default(scopes=list(SCOPES))
         return creds, project
 
     @property
@@ -238,7 +165,9 @@ class GCPProvider:
             request = compute_v1.ListInstancesRequest(
                 project=self.project, zone=zone, max_results=1
             )
-            instances.list(request=request, timeout=min(self.settings.request_timeout_s, 20), retry=None)
+            instances.list(
+                request=request, timeout=min(self.settings.request_timeout_s, 20), retry=None
+            )
         except Exception as exc:  # noqa: BLE001 - a check never raises
             error = errors.from_exception(exc, region=region, action="credential check")
             message = str(error)
@@ -282,8 +211,8 @@ class GCPProvider:
         if offer is not None:
             return str(offer.region)
         if spec.region:
-            return spec.region[0]
-        return self.settings.default_region
+            return str(spec.region[0])
+        return str(self.settings.default_region)
 
     def _provision(self, spec: ContainerSpec, offer: Any, region: str) -> ContainerHandle:
         instances, _ = self._clients()
@@ -423,7 +352,10 @@ class GCPProvider:
         instances, _ = self._clients()
         try:
             instances.delete_unary(
-                project=self.project, zone=zone, instance=name, timeout=self.settings.request_timeout_s
+                project=self.project,
+                zone=zone,
+                instance=name,
+                timeout=self.settings.request_timeout_s,
             )
         except Exception as exc:  # noqa: BLE001 - best effort
             log.warning("gcp: could not delete %s in %s: %s", name, zone, exc)
@@ -476,7 +408,9 @@ class GCPProvider:
             zone=zone,
             filter=f'operationType="{PREEMPTED_OPERATION}"',
         )
-        pager = operations.list(request=request, timeout=self.settings.request_timeout_s, retry=None)
+        pager = operations.list(
+            request=request, timeout=self.settings.request_timeout_s, retry=None
+        )
         for operation in pager:
             if operation.operation_type != PREEMPTED_OPERATION:
                 continue
@@ -492,13 +426,14 @@ class GCPProvider:
 
         instances, _ = self._clients()
         project, zone, name = handle.data["project"], handle.data["zone"], handle.data["name"]
+        from google.cloud import compute_v1
+
+        request = compute_v1.DeleteInstanceRequest(
+            project=project, zone=zone, instance=name, request_id=str(uuid.uuid4())
+        )
         try:
             operation = instances.delete_unary(
-                project=project,
-                zone=zone,
-                instance=name,
-                request_id=str(uuid.uuid4()),
-                timeout=self.settings.request_timeout_s,
+                request=request, timeout=self.settings.request_timeout_s
             )
         except api_exceptions.NotFound:
             return

@@ -119,8 +119,9 @@ class LocalProvider:
             "--die-with-parent",
             "--new-session",
         ]  # fmt: skip
-        # The tmpfs hides the host's /tmp: bring back the code the function needs from there.
-        for path in dict.fromkeys(spec.python_path):
+        # The tmpfs hides the host's /tmp: bring back the code the function needs from there,
+        # and Python itself and Strato when they live there (a virtualenv in /tmp).
+        for path in dict.fromkeys([*spec.python_path, *_runtime_paths(spec.python)]):
             if path.startswith("/tmp") and os.path.isdir(path):
                 cmd += ["--ro-bind", path, path]
         cmd += ["--bind", workdir, workdir]
@@ -327,3 +328,24 @@ def _sandbox_key(spec: ContainerSpec, workdir: str) -> tuple[Any, ...]:
         sorted((str(m["source"]), str(m["target"]), bool(m.get("read_only"))) for m in spec.mounts)
     )
     return (spec.python or sys.executable, workdir, tmp_paths, mounts)
+
+
+@cache
+def _strato_roots() -> tuple[str, ...]:
+    import strato
+
+    roots = {os.path.dirname(os.path.dirname(os.path.abspath(strato.__file__)))}
+    for name in ("core", "plugins", "regions", "pricing"):
+        module = sys.modules.get(f"strato.{name}")
+        if module is not None and getattr(module, "__file__", None):
+            roots.add(os.path.dirname(os.path.dirname(os.path.abspath(module.__file__))))
+    return tuple(sorted(roots))
+
+
+def _runtime_paths(python: str | None) -> list[str]:
+    """Where the interpreter, its packages and Strato itself live on this machine."""
+    paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, *_strato_roots()]
+    paths += [p for p in sys.path if p and os.path.isabs(p)]
+    if python:
+        paths.append(os.path.dirname(os.path.dirname(os.path.abspath(python))))
+    return paths
