@@ -164,7 +164,7 @@ def from_sdk(exc: BaseException, *, region: str | None, action: str) -> Provider
         return exc
     code, status, message = error_code(exc)
     error = _classify(exc, code, status, message, region, action)
-    error.http_status = status  # type: ignore[attr-defined]
+    error.http_status = status
     return error
 
 

@@ -8,6 +8,7 @@ app, function and container; ``status`` reads ``DescribeInstances`` through :dat
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -65,11 +66,20 @@ FAILED_LAUNCH_REASONS = frozenset(
 #: "pending" (EC2's API is eventually consistent); after that it is gone.
 NOT_VISIBLE_GRACE_S = 120.0
 
+#: How long a looked-up Deep Learning AMI id is reused (AWS publishes new ones every week or
+#: so; a long-running control plane picks them up within a day).
+IMAGE_TTL_S = 24 * 3600.0
+
 #: The region of the credential check when no setting or profile names one.
 FALLBACK_REGION = "us-east-1"
 
 #: Largest GPU count on one AWS machine when the catalog cannot say (p5/p6: 8 GPUs).
 DEFAULT_MAX_GPUS = 8
+
+#: service -> (attempts, connect timeout s, read timeout s) of its client. botocore retries
+#: throttling and 5xx answers itself; the launcher retries ProviderUnavailableError again, so
+#: a few attempts suffice, and the credential check should answer quickly.
+_CLIENT_LIMITS = {"*": (3, 10, 60), "sts": (2, 5, 15)}
 
 _ARM_FAMILY = re.compile(r"[a-z]+\d+g[a-z0-9]*|p6e-gb\d+|x2gd")
 
@@ -122,7 +132,7 @@ class AwsProvider:
         self._overrides = overrides
         self._session = session
         self._clients: dict[tuple[str, str], Any] = {}
-        self._images: dict[tuple[str, str], str] = {}
+        self._images: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.RLock()
         regions, max_gpus = _catalog_facts()
         self.capabilities = Capabilities(
@@ -160,12 +170,16 @@ class AwsProvider:
             if cached is None:
                 from botocore.config import Config
 
-                config = Config(
-                    retries={"mode": "standard", "max_attempts": 3},
-                    connect_timeout=10,
-                    read_timeout=60,
-                    user_agent_extra="strato",
-                )
+                attempts, connect_s, read_s = _CLIENT_LIMITS.get(service, _CLIENT_LIMITS["*"])
+                options: dict[str, Any] = {
+                    "connect_timeout": connect_s,
+                    "read_timeout": read_s,
+                    "user_agent_extra": "strato",
+                }
+                if not (os.environ.get("AWS_MAX_ATTEMPTS") or os.environ.get("AWS_RETRY_MODE")):
+                    # boto3's own retry settings win where the user gave them
+                    options["retries"] = {"mode": "standard", "max_attempts": attempts}
+                config = Config(**options)
                 kwargs: dict[str, Any] = {"region_name": region, "config": config}
                 if self.settings.endpoint_url:
                     kwargs["endpoint_url"] = self.settings.endpoint_url
@@ -198,9 +212,7 @@ class AwsProvider:
             error = from_sdk(exc, region=None, action="reading credentials")
             return CredentialCheck(False, str(error), env_vars)
         if credentials is None:
-            return CredentialCheck(
-                False, f"no AWS credentials found: {CREDENTIAL_HINT}", env_vars
-            )
+            return CredentialCheck(False, f"no AWS credentials found: {CREDENTIAL_HINT}", env_vars)
         region = self.settings.default_region or session.region_name or FALLBACK_REGION
         try:
             with self._sdk(region, "GetCallerIdentity"):
@@ -222,29 +234,33 @@ class AwsProvider:
     # -- images ----------------------------------------------------------------------------------
     def image_for(self, region: str, instance_type: str) -> str:
         """The machine image for ``instance_type`` in ``region``: the configured one, else
-        the Deep Learning AMI named by the public SSM parameter (looked up once per region)."""
+        the Deep Learning AMI named by the public SSM parameter (looked up once a day per
+        region and architecture)."""
         configured = self.settings.for_region(self.settings.ami, region)
         if configured:
             return str(configured)
         arch = architecture(instance_type)
         key = (region, arch)
-        if key not in self._images:
-            name = self.settings.ami_parameter.format(arch=arch)
-            with self._sdk(region, f"GetParameter {name}"):
-                try:
-                    answer = self.client("ssm", region).get_parameter(Name=name)
-                except Exception as exc:
-                    if error_code(exc)[0] in {"ParameterNotFound", "ParameterVersionNotFound"}:
-                        raise ProviderError(
-                            f"aws {region}: no machine image: SSM parameter {name} does not "
-                            "exist there; set STRATO_AWS_AMI or [providers.aws] ami",
-                            provider=self.name,
-                            code="ParameterNotFound",
-                            region=region,
-                        ) from exc
-                    raise
-            self._images[key] = str(answer["Parameter"]["Value"])
-        return self._images[key]
+        cached = self._images.get(key)
+        if cached is not None and time.monotonic() - cached[1] < IMAGE_TTL_S:
+            return cached[0]
+        name = self.settings.ami_parameter.format(arch=arch)
+        with self._sdk(region, f"GetParameter {name}"):
+            try:
+                answer = self.client("ssm", region).get_parameter(Name=name)
+            except Exception as exc:
+                if error_code(exc)[0] in {"ParameterNotFound", "ParameterVersionNotFound"}:
+                    raise ProviderError(
+                        f"aws {region}: no machine image: SSM parameter {name} does not "
+                        "exist there; set STRATO_AWS_AMI or [providers.aws] ami",
+                        provider=self.name,
+                        code="ParameterNotFound",
+                        region=region,
+                    ) from exc
+                raise
+            image = str(answer["Parameter"]["Value"])
+        self._images[key] = (image, time.monotonic())
+        return image
 
     # -- provisioning ----------------------------------------------------------------------------
     def provision(self, spec: ContainerSpec, offer: Any = None) -> ContainerHandle:
@@ -262,20 +278,20 @@ class AwsProvider:
         zones = self._zones(region, offer)
         error: ProviderError | None = None
         for zone in zones:
-            request = self._launch_request(spec, instance_type, image, script, region, zone)
+            request = self.launch_request(spec, instance_type, image, script, region, zone)
             try:
                 with self._sdk(region, "RunInstances"):
-                    answer = self.client("ec2", region).run_instances(**request)
+                    instance = self.client("ec2", region).run_instances(**request)["Instances"][0]
+                    instance_id = str(instance["InstanceId"])
             except CapacityError as refusal:
                 error = refusal
                 continue  # another zone of the region may have the machines
-            instance = answer["Instances"][0]
             placed_zone = (instance.get("Placement") or {}).get("AvailabilityZone") or zone
             return ContainerHandle(
                 provider=self.name,
                 container_id=spec.container_id,
                 data={
-                    "instance_id": instance["InstanceId"],
+                    "instance_id": instance_id,
                     "region": region,
                     "zone": placed_zone,
                     "spot": bool(spec.spot),
@@ -300,7 +316,7 @@ class AwsProvider:
             return [None]
         return list(self.settings.zones_in(region)) or [None]
 
-    def _launch_request(
+    def launch_request(
         self,
         spec: ContainerSpec,
         instance_type: str,

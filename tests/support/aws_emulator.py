@@ -37,15 +37,27 @@ API (``emulator`` is an :class:`AwsEmulator`, from the ``aws_emulator`` fixture 
     emulator.preempt(instance_id, region) # EC2 takes a spot instance back (state and
                                           # StateReason as AWS reports an interruption)
     emulator.describe(instance_id, region)  # the instance as DescribeInstances shows it
+    emulator.user_data(instance_id, region)  # its user data, decoded
+    emulator.client(service, region)      # a boto3 client of the emulator (fake credentials)
 
-Pytest: import the fixture where it is used (``from support.aws_emulator import
-aws_emulator  # noqa: F401``); it is module-scoped and clears refusals after each module.
+Pytest: import the fixtures where they are used (``from support.aws_emulator import
+aws_emulator, aws_refuse  # noqa: F401``). ``aws_emulator`` is module-scoped (one moto server
+per test module, stopped and reset after it); ``aws_refuse`` is ``aws_emulator.refuse`` for one
+test, with every rule and recording cleared after it. A fault-injection test where every AWS
+region but one refuses capacity::
+
+    def test_failover(aws_emulator, aws_refuse):
+        provider = aws_emulator.provider()           # register it where the plane finds it
+        aws_refuse("capacity", except_region="us-west-2")
+        ...                                          # launches land in us-west-2 only
+        assert {r["region"] for r in aws_emulator.refusals} <= set(aws_emulator.regions)
 """
 
 from __future__ import annotations
 
 import copy
 import datetime
+import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -88,7 +100,10 @@ def _unsupported_message(instance_type: str, region: str, zone: str | None, spot
     )
 
 
-_LIMIT_HINT = "Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit."
+_LIMIT_HINT = (
+    "Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to "
+    "this limit."
+)
 
 #: kind -> (EC2 error code, HTTP status, message or message(instance_type, region, zone, spot))
 REFUSALS: dict[str, tuple[str, int, Any]] = {
@@ -175,6 +190,7 @@ class AwsEmulator:
     refusals: list[dict[str, Any]] = field(default_factory=list)
     rules: list[Refusal] = field(default_factory=list)
     _server: Any = None
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- life ------------------------------------------------------------------------------------
@@ -185,6 +201,8 @@ class AwsEmulator:
             from strato.pricing.catalog import default_catalog
 
             self.regions = tuple(default_catalog().regions("aws"))
+        # werkzeug logs every request at INFO: keep test output to what matters
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -198,6 +216,7 @@ class AwsEmulator:
             self._reset_backends()
             self._server.stop()
             self._server = None
+            self._clients.clear()
 
     def __enter__(self) -> AwsEmulator:
         return self.start()
@@ -215,30 +234,41 @@ class AwsEmulator:
         """Forget every instance and refusal; publish the Deep Learning AMI again."""
         self.clear()
         self._reset_backends()
-        session = self._session()
-        self.account_id = session.client(
-            "sts", region_name="us-east-1", endpoint_url=self.endpoint_url
-        ).get_caller_identity()["Account"]
-        self.images = {region: self._publish_image(session, region) for region in self.regions}
+        self.account_id = self.client("sts", "us-east-1").get_caller_identity()["Account"]
+        self.images = {region: self._publish_image(region) for region in self.regions}
 
     def _session(self) -> Any:
+        """A fresh boto3 session with fake credentials (sharing one model loader, so the
+        large EC2 service model is parsed once per test run, not once per session)."""
         import boto3
+        import botocore.session
 
+        core = botocore.session.Session()
+        core.register_component("data_loader", _shared_loader())
         return boto3.Session(
             aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             region_name="us-east-1",
+            botocore_session=core,
         )
 
-    def _publish_image(self, session: Any, region: str) -> str:
+    def client(self, service: str, region: str) -> Any:
+        """The emulator's own client (fake credentials) of ``service`` in ``region``."""
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._session().client(
+                service, region_name=region, endpoint_url=self.endpoint_url
+            )
+        return self._clients[key]
+
+    def _publish_image(self, region: str) -> str:
         """Register an image and point the DLAMI's public SSM parameters (both
         architectures) at it, as AWS publishes them in every region."""
         from moto.ssm.models import Parameter, ssm_backends
 
         from strato.plugins.aws.config import AMI_PARAMETER
 
-        ec2 = session.client("ec2", region_name=region, endpoint_url=self.endpoint_url)
-        image_id = str(ec2.register_image(Name=DLAMI_NAME)["ImageId"])
+        image_id = str(self.client("ec2", region).register_image(Name=DLAMI_NAME)["ImageId"])
         # /aws/service/... is reserved (PutParameter refuses it, as AWS does): write it into
         # moto's store the way moto itself loads its other public parameters.
         store = ssm_backends[self.account_id][region]._parameters
@@ -253,7 +283,7 @@ class AwsEmulator:
                     description=None,
                     allowed_pattern=None,
                     keyid=None,
-                    last_modified_date=datetime.datetime.now(datetime.timezone.utc),
+                    last_modified_date=datetime.datetime.now(datetime.UTC),
                     version=1,
                     data_type="aws:ec2:image",
                 )
@@ -390,17 +420,29 @@ class AwsEmulator:
 
     def describe(self, instance_id: str, region: str) -> dict[str, Any]:
         """The instance as DescribeInstances returns it."""
-        ec2 = self._session().client("ec2", region_name=region, endpoint_url=self.endpoint_url)
-        answer = ec2.describe_instances(InstanceIds=[instance_id])
+        answer = self.client("ec2", region).describe_instances(InstanceIds=[instance_id])
         return dict(answer["Reservations"][0]["Instances"][0])
 
     def user_data(self, instance_id: str, region: str) -> str:
         """The instance's user data, decoded."""
         import base64
 
-        ec2 = self._session().client("ec2", region_name=region, endpoint_url=self.endpoint_url)
-        answer = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+        answer = self.client("ec2", region).describe_instance_attribute(
+            InstanceId=instance_id, Attribute="userData"
+        )
         return base64.b64decode(answer["UserData"]["Value"]).decode()
+
+
+_LOADER: Any = None
+
+
+def _shared_loader() -> Any:
+    global _LOADER
+    if _LOADER is None:
+        from botocore.loaders import create_loader
+
+        _LOADER = create_loader()
+    return _LOADER
 
 
 def _error_response(code: str, status: int, message: str) -> tuple[Any, dict[str, Any]]:
@@ -430,3 +472,10 @@ def aws_emulator() -> Iterator[AwsEmulator]:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture
+def aws_refuse(aws_emulator: AwsEmulator) -> Iterator[Any]:
+    """``aws_emulator.refuse`` for one test; every refusal and recording is cleared after."""
+    yield aws_emulator.refuse
+    aws_emulator.clear()
