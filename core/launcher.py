@@ -40,7 +40,7 @@ from strato.plugins.provider import ContainerHandle, ContainerSpec, Provider
 
 log = logging.getLogger("strato.launcher")
 
-MAX_ATTEMPTS = 12
+MAX_ATTEMPTS = 32  # refusals tried before giving up on one container
 BLOCK_S = 120.0
 HALF_LIFE_S = 600.0
 UNAVAILABLE_RETRIES = 2

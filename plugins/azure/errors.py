@@ -109,6 +109,8 @@ def to_provider_error(
 ) -> ProviderError:
     """The ProviderError an exception raised by an Azure SDK stands for."""
     if isinstance(exc, ProviderError):
+        if exc.region is None:
+            exc.region = region
         return exc
     from azure.core import exceptions as az
 
@@ -162,7 +164,9 @@ def _from_response(exc: Any, *, region: str | None, action: str) -> ProviderErro
     quota = [
         c
         for c in codes
-        if c in QUOTA_CODES or "quota" in c.lower() or (c == "OperationNotAllowed" and _quota(message))
+        if c in QUOTA_CODES
+        or "quota" in c.lower()
+        or (c == "OperationNotAllowed" and _quota(message))
     ]
     if quota:
         return QuotaError(text, provider=PROVIDER, code=quota[0], region=region)

@@ -37,29 +37,29 @@ def ensure_subnet(clients: AzureClients, settings: AzureSettings, region: str) -
     (created with explicit default outbound access, so the agent can reach the control plane
     without a public IP)."""
     if settings.subnet_id:
-        return settings.subnet_id
+        return str(settings.subnet_id)
     from azure.core.exceptions import ResourceNotFoundError
     from azure.mgmt.network import models
 
     rg, vnet = settings.resource_group, vnet_name(region)
     try:
-        subnet = clients.network.subnets.get(rg, vnet, SUBNET_NAME, **clients.call)
-        return str(subnet.id)
+        return str(clients.network.subnets.get(rg, vnet, SUBNET_NAME, **clients.call).id)
     except ResourceNotFoundError:
         pass
+    subnet = models.Subnet(
+        name=SUBNET_NAME,
+        properties=models.SubnetPropertiesFormat(
+            address_prefix=SUBNET_PREFIX, default_outbound_access=True
+        ),
+    )
     body = models.VirtualNetwork(
         location=region,
         tags={"strato-managed": "true"},
-        address_space=models.AddressSpace(address_prefixes=[VNET_PREFIX]),
-        subnets=[
-            models.Subnet(
-                name=SUBNET_NAME, address_prefix=SUBNET_PREFIX, default_outbound_access=True
-            )
-        ],
+        properties=models.VirtualNetworkPropertiesFormat(
+            address_space=models.AddressSpace(address_prefixes=[VNET_PREFIX]), subnets=[subnet]
+        ),
     )
-    poller = clients.network.virtual_networks.begin_create_or_update(
-        rg, vnet, body, **clients.call
-    )
+    poller = clients.network.virtual_networks.begin_create_or_update(rg, vnet, body, **clients.call)
     created = wait_for(poller, settings.create_timeout_s, f"creating virtual network {vnet}")
     for subnet in created.subnets or []:
         if subnet.name == SUBNET_NAME:
@@ -77,7 +77,7 @@ def create_public_ip(
         location=region,
         tags=tags,
         sku=models.PublicIPAddressSku(name="Standard"),
-        public_ip_allocation_method="Static",
+        properties=models.PublicIPAddressPropertiesFormat(public_ip_allocation_method="Static"),
     )
     poller = clients.network.public_ip_addresses.begin_create_or_update(
         settings.resource_group, public_ip_name(vm_name), body, **clients.call
@@ -99,18 +99,22 @@ def create_nic(
 
     public_ip = None
     if public_ip_id:
-        public_ip = models.PublicIPAddress(id=public_ip_id, delete_option="Delete")
+        public_ip = models.PublicIPAddress(
+            id=public_ip_id,
+            properties=models.PublicIPAddressPropertiesFormat(delete_option="Delete"),
+        )
+    config = models.NetworkInterfaceIPConfiguration(
+        name="primary",
+        properties=models.NetworkInterfaceIPConfigurationPropertiesFormat(
+            subnet=models.Subnet(id=subnet_id),
+            private_ip_allocation_method="Dynamic",
+            public_ip_address=public_ip,
+        ),
+    )
     body = models.NetworkInterface(
         location=region,
         tags=tags,
-        ip_configurations=[
-            models.NetworkInterfaceIPConfiguration(
-                name="primary",
-                subnet=models.Subnet(id=subnet_id),
-                private_ip_allocation_method="Dynamic",
-                public_ip_address=public_ip,
-            )
-        ],
+        properties=models.NetworkInterfacePropertiesFormat(ip_configurations=[config]),
     )
     poller = clients.network.network_interfaces.begin_create_or_update(
         settings.resource_group, nic_name(vm_name), body, **clients.call
