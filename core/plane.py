@@ -519,6 +519,7 @@ class ControlPlane:
                 "app_id": pool.app_id,
                 "function_id": pool.id,
                 "function": pool.definition,
+                "env": container.secret_env,
             }
         )
         return container
@@ -732,6 +733,7 @@ class ControlPlane:
             return
         cloud = self.launcher.wants_cloud(options)
         container = Container(container_id, pool, hash_token(token), "local")
+        container.secret_env = dict(spec.secret_env)
         pool.containers[container_id] = container
         self.containers[container_id] = container
         self.store.add_container(

@@ -58,6 +58,7 @@ class Container:
     idle_since: float = field(default_factory=time.monotonic)
     inputs_done: int = 0
     last_polled: float = 0.0
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def live(self) -> bool:

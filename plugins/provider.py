@@ -67,7 +67,10 @@ class ContainerSpec:
     gpu: str | None = None
     region: list[str] | None = None
     cloud: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    #: secret values: sent to the agent over its authenticated stream when it connects, never
+    #: put in a start-up script, user data or process arguments
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False)
     workdir: str | None = None
     python_path: list[str] = field(default_factory=list)
     spot: bool = False

@@ -30,6 +30,13 @@ _EXPORTS = {
     "current_input_id": "strato.runtime.context",
     "Cron": "strato.schedule",
     "Period": "strato.schedule",
+    "Image": "strato.image",
+    "FilePatternMatcher": "strato.image",
+    "Volume": "strato.volume",
+    "CloudBucketMount": "strato.cloud_bucket_mount",
+    "Dict": "strato.dict",
+    "Queue": "strato.queue",
+    "Secret": "strato.secret",
 }
 
 __all__ = sorted([*_EXPORTS, "exception"])

@@ -266,6 +266,7 @@ class Session:
             try:
                 message = proto.unpack(self.ws.recv())
             except WebSocketClosed:
+                self._fail_rpcs("the connection to the control plane was lost; retry the call")
                 if self._closing or not self._reconnect():
                     self._fail_all("lost the connection to the control plane")
                     return
@@ -328,12 +329,17 @@ class Session:
                     )
                 )
 
-    def _fail_all(self, message: str) -> None:
-        self._connected.set()
+    def _fail_rpcs(self, message: str) -> None:
+        """Pending request/response calls cannot be replayed safely (a put may have happened):
+        they fail with ConnectionError and the caller decides."""
         for request_id in list(self._rpcs):
             waiter = self._rpcs.pop(request_id, None)
             if waiter is not None:
                 waiter({"ok": False, "kind": "ConnectionError", "message": message})
+
+    def _fail_all(self, message: str) -> None:
+        self._connected.set()
+        self._fail_rpcs(message)
         with self._lock:
             handles = list(self.handles.values())
         for handle in handles:

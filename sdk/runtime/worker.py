@@ -46,6 +46,7 @@ class Agent:
         if hello.get("t") != "hello":
             return 2
         definition = hello["function"]
+        os.environ.update(hello.get("env") or {})  # secrets: never in the start-up script
         os.environ["STRATO_APP_ID"] = hello.get("app_id", "")
         os.environ["STRATO_FUNCTION_ID"] = hello.get("function_id", "")
         self.logs = LogCapture(self._send_logs)
