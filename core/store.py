@@ -72,6 +72,34 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Bring a database made by an older Strato up to date: add the columns its tables lack
+    (with their defaults), so an upgrade keeps the apps, logs and queues it holds."""
+    from sqlalchemy import inspect as inspect_db
+    from sqlalchemy.schema import CreateColumn
+
+    added = []
+    existing = inspect_db(engine)
+    with engine.begin() as conn:
+        for table in schema.metadata.sorted_tables:
+            if not existing.has_table(table.name):
+                continue
+            have = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                ddl = str(CreateColumn(column).compile(dialect=engine.dialect))
+                default = column.default.arg if column.default is not None else None
+                if default is not None and not callable(default):
+                    literal = int(default) if isinstance(default, bool) else default
+                    ddl = ddl.replace(" NOT NULL", "") + f" DEFAULT {literal!r}"
+                elif not column.nullable:
+                    ddl = ddl.replace(" NOT NULL", "")
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+                added.append(f"{table.name}.{column.name}")
+    return added
+
+
 class Store:
     """Transactions over the control plane's tables."""
 
@@ -82,6 +110,7 @@ class Store:
 
         objects.load()  # their tables live on the same metadata
         schema.metadata.create_all(engine)
+        add_missing_columns(engine)
 
     def _insert_ignore(self, table: Any) -> Any:
         if self.is_sqlite:

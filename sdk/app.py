@@ -58,7 +58,8 @@ def describe(
         "options": options,
         "params": None,
     }
-    if force_pickle or "<locals>" in qualname or file is None:
+    if force_pickle or "<locals>" in qualname or file is None or not os.path.exists(file):
+        # no file a container could import (a notebook, stdin, a nested function): by value
         definition["pickled"] = dumps_by_value(obj) if force_pickle else dumps(obj)
         if file is not None and module_name not in ("__main__", MAIN_ALIAS):
             definition["python_path"] = [_module_root(module_name, file)]

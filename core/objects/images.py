@@ -216,7 +216,10 @@ class ImageService:
             outcome = ("failed", exc)
         except Exception as exc:  # noqa: BLE001 - reported to the client, never lost
             outcome = ("failed", BuildFailed(f"the builder failed: {exc!r}"))
-        loop.call_soon_threadsafe(self._finish, build, outcome)
+        try:
+            loop.call_soon_threadsafe(self._finish, build, outcome)
+        except RuntimeError:
+            pass  # the control plane stopped meanwhile; the layers built are cached anyway
 
     def _finish(self, build: Build, outcome: tuple[str, Any]) -> None:
         kind, value = outcome

@@ -112,7 +112,7 @@ class LocalProvider:
             return agent
         cmd = [
             bwrap,
-            "--ro-bind", "/", "/",
+            *_host_root_args(),
             "--dev", "/dev",
             "--proc", "/proc",
             "--tmpfs", "/tmp",
@@ -349,3 +349,23 @@ def _runtime_paths(python: str | None) -> list[str]:
     if python:
         paths.append(os.path.dirname(os.path.dirname(os.path.abspath(python))))
     return paths
+
+
+@cache
+def _host_root_args() -> tuple[str, ...]:
+    """The host, read-only, on a fresh tmpfs root: every top-level folder bound and every
+    top-level link recreated. The root itself stays writable inside the sandbox, so a mount
+    point that does not exist on the host (a volume at ``/data``, image files at ``/app``)
+    can still be created."""
+    args: list[str] = ["--tmpfs", "/"]
+    for name in sorted(os.listdir("/")):
+        path = "/" + name
+        if name in ("proc", "dev", "tmp"):
+            continue
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+        elif os.path.isfile(path):
+            args += ["--ro-bind", path, path]
+    return tuple(args)
