@@ -57,6 +57,8 @@ def describe(
         "python_path": [],
         "options": options,
         "params": None,
+        # a function pickled by value only loads in the same Python (bytecode differs)
+        "python_version": "%d.%d" % sys.version_info[:2],
     }
     if force_pickle or "<locals>" in qualname or file is None or not os.path.exists(file):
         # no file a container could import (a notebook, stdin, a nested function): by value

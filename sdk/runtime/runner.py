@@ -73,6 +73,14 @@ class Target:
 def load_target(definition: dict[str, Any]) -> Target:
     """Import or unpickle the user's function or class, and instantiate a class."""
     if definition.get("pickled") is not None:
+        here = "%d.%d" % sys.version_info[:2]
+        sent = definition.get("python_version")
+        if sent and sent != here:
+            raise RuntimeError(
+                f"{definition.get('qualname')} was sent by value from Python {sent}, and this "
+                f"container runs Python {here}: code objects do not cross versions. Define it "
+                "at module level in an importable file, or use an image with the same Python."
+            )
         obj = pickle.loads(definition["pickled"])
     else:
         obj = _import_user_module(definition)
