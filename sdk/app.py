@@ -58,7 +58,7 @@ def describe(
         "options": options,
         "params": None,
         # a function pickled by value only loads in the same Python (bytecode differs)
-        "python_version": "%d.%d" % sys.version_info[:2],
+        "python_version": f"{sys.version_info[0]}.{sys.version_info[1]}",
     }
     if force_pickle or "<locals>" in qualname or file is None or not os.path.exists(file):
         # no file a container could import (a notebook, stdin, a nested function): by value

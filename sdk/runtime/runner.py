@@ -73,7 +73,7 @@ class Target:
 def load_target(definition: dict[str, Any]) -> Target:
     """Import or unpickle the user's function or class, and instantiate a class."""
     if definition.get("pickled") is not None:
-        here = "%d.%d" % sys.version_info[:2]
+        here = f"{sys.version_info[0]}.{sys.version_info[1]}"
         sent = definition.get("python_version")
         if sent and sent != here:
             raise RuntimeError(
