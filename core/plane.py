@@ -139,6 +139,7 @@ class ControlPlane:
         #: whether start() rebuilds queues from the store (a standalone server does; an
         #: embedded plane lives and dies with its one caller and owns nothing earlier)
         self.recover = recover
+        self.shutting_down = False
         self.default_max_containers = default_max_containers or (os.cpu_count() or 1)
         self.pools: dict[str, FunctionPool] = {}
         self.containers: dict[str, Container] = {}
@@ -544,10 +545,14 @@ class ControlPlane:
                 container.id, cpu_seconds=message["cpu_s"], peak_memory_mib=message["rss_mib"]
             )
 
+    def begin_shutdown(self) -> None:
+        """The server is about to close every connection: those goodbyes are no crashes."""
+        self.shutting_down = True
+
     def container_disconnected(self, container: Container) -> None:
         if container.state == "stopped":
             return
-        expected = container.state == "stopping"
+        expected = container.state == "stopping" or self.shutting_down
         if not expected and container.provider != "local" and container.handle is not None:
             # a cloud machine that vanished may have been preempted: ask before charging
             loop = asyncio.get_running_loop()

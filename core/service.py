@@ -73,6 +73,10 @@ class EmbeddedServer:
     _thread: threading.Thread
 
     def shutdown(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.plane.begin_shutdown)
+        except RuntimeError:
+            pass  # the loop is already closed
         self._server.should_exit = True
         self._thread.join(timeout=5)
 

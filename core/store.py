@@ -23,7 +23,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.pool import StaticPool
 
 from strato.core import schema
 from strato.core.schema import (
@@ -54,10 +53,14 @@ def sqlite_url(path: str) -> str:
 def make_engine(url: str) -> Engine:
     """An engine tuned for the control plane: WAL and one shared connection for SQLite."""
     if url.startswith("sqlite"):
+        # A pool, not one shared connection: the event loop, provisioning threads and image
+        # or volume workers each check out their own connection, so one thread can never
+        # roll back another's transaction; WAL lets readers run beside the one writer.
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=StaticPool,
+            pool_size=8,
+            max_overflow=24,
         )
 
         @event.listens_for(engine, "connect")
