@@ -11,7 +11,8 @@ CLOUD_SDKS = ("boto3", "botocore", "google.cloud", "azure", "oci")
 PROBE = """
 import sys
 {setup}
-loaded = sorted({{m for m in sys.modules for sdk in {sdks!r} if m == sdk or m.startswith(sdk + ".")}})
+sdks = {sdks!r}
+loaded = sorted({{m for m in sys.modules for s in sdks if m == s or m.startswith(s + ".")}})
 print("LOADED:" + ",".join(loaded))
 """
 
@@ -29,7 +30,7 @@ def loaded_after(setup: str, plugins: str | None = None) -> list[str]:
         timeout=60,
         check=True,
     ).stdout
-    line = next(l for l in out.splitlines() if l.startswith("LOADED:"))
+    line = next(text for text in out.splitlines() if text.startswith("LOADED:"))
     return [m for m in line.removeprefix("LOADED:").split(",") if m]
 
 
@@ -43,7 +44,10 @@ def test_cli_help_loads_no_cloud_sdk():
 
 
 def test_loading_every_provider_plugin_loads_no_cloud_sdk():
-    setup = "from strato.plugins.manager import default_providers\nprint(sorted(default_providers().by_name))"
+    setup = (
+        "from strato.plugins.manager import default_providers\n"
+        "print(sorted(default_providers().by_name))"
+    )
     assert loaded_after(setup) == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 import strato.pricing.gpu as gpu_module
 from strato.exception import InvalidError
 from strato.pricing.gpu import (

@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from strato.cli.main import app
 from typer.testing import CliRunner
+
+from strato.cli.main import app
 
 runner = CliRunner()
 

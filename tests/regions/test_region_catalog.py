@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from strato.regions import PRICING_ZONES, PROVIDERS, Region, all_regions
 from strato.regions.catalog import COLUMNS, REGIONS_CSV, read_regions
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 import strato.regions
 from strato.exception import InvalidError
 from strato.regions import (

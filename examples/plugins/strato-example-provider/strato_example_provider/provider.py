@@ -74,7 +74,9 @@ class ExampleProvider:
     def provision(self, spec: ContainerSpec, offer: Any = None) -> ContainerHandle:
         if self.refusals:
             kind = self.refusals.pop(0)
-            error = {"capacity": CapacityError, "quota": QuotaError}.get(kind, ProviderUnavailableError)
+            error = {"capacity": CapacityError, "quota": QuotaError}.get(
+                kind, ProviderUnavailableError
+            )
             raise error(f"example provider refused: {kind}", provider=self.name, code=kind)
         region = getattr(offer, "region", None) or "example-1"
         script = render_startup_script(spec, self.name, region)
