@@ -27,6 +27,7 @@ from strato.plugins.provider import (
     InstanceState,
 )
 
+FORK_SERVER_IDLE_S = 300.0
 _GRACE_S = 30.0  # exit hooks get 30 s, as on Modal
 
 
@@ -66,6 +67,7 @@ class LocalProvider:
     def __init__(self, log_dir: Path | None = None) -> None:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._fork_servers: dict[tuple[Any, ...], ForkServer] = {}
+        self._fork_used: dict[tuple[Any, ...], float] = {}
         self._lock = threading.Lock()
         self._log_dir = log_dir
         self.capabilities = Capabilities(
@@ -194,10 +196,22 @@ class LocalProvider:
             instance_type="local",
         )
 
+    def _close_idle_fork_servers(self, keep: tuple[Any, ...]) -> None:
+        """Templates unused for FORK_SERVER_IDLE_S go (each sandbox layout has its own, and a
+        bucket mount or a test's working directory makes a new layout)."""
+        now = time.monotonic()
+        for key, server in list(self._fork_servers.items()):
+            if key != keep and now - self._fork_used.get(key, now) > FORK_SERVER_IDLE_S:
+                server.close()
+                self._fork_servers.pop(key, None)
+                self._fork_used.pop(key, None)
+
     def _fork_server(
         self, key: tuple[str, tuple[str, ...]], spec: ContainerSpec, workdir: str
     ) -> ForkServer:
         with self._lock:
+            self._close_idle_fork_servers(keep=key)
+            self._fork_used[key] = time.monotonic()
             server = self._fork_servers.get(key)
             if server is None or not server.alive():
                 command = self._command(spec, workdir, module="strato.runtime.forkserver")
