@@ -108,3 +108,32 @@ def write_log(fd: int, text: str) -> None:
     stream = sys.stderr if fd == 2 else sys.stdout
     stream.write(text)
     stream.flush()
+
+
+def _named_class(kind: str) -> Any:
+    """``Dict`` or ``Queue``, imported when a command runs."""
+    import importlib
+
+    return getattr(importlib.import_module(f"strato.{kind.lower()}"), kind)
+
+
+def create_named(kind: str, name: str) -> None:
+    """``strato dict|queue create``: make a named object (nothing happens when it exists)."""
+    with fail_on_strato_error():
+        from strato.core.objects._named import cli_client
+
+        with cli_client() as client:
+            _named_class(kind).objects.create(name, allow_existing=True, client=client)
+    typer.echo(f"Created {kind} {name!r}")
+
+
+def delete_named(kind: str, name: str, allow_missing: bool, yes: bool) -> None:
+    """``strato dict|queue delete``: remove a named object and its data, after confirming."""
+    if not yes:
+        typer.confirm(f"Delete the {kind} {name!r} and all of its data?", abort=True)
+    with fail_on_strato_error():
+        from strato.core.objects._named import cli_client
+
+        with cli_client() as client:
+            _named_class(kind).objects.delete(name, allow_missing=allow_missing, client=client)
+    typer.echo(f"Deleted {kind} {name!r}")

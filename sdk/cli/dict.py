@@ -37,15 +37,9 @@ def _jsonable(value: Any) -> Any:
 @app.command("create")
 def create(name: str, env: str = _ENV) -> None:
     """Create a named Dict (nothing happens when it exists)."""
-    from strato.cli._util import fail_on_strato_error
+    from strato.cli._util import create_named
 
-    with fail_on_strato_error():
-        from strato.core.objects._named import cli_client
-        from strato.dict import Dict
-
-        with cli_client() as client:
-            Dict.objects.create(name, allow_existing=True, client=client)
-    typer.echo(f"Created Dict {name!r}")
+    create_named("Dict", name)
 
 
 @app.command("list")
@@ -98,17 +92,9 @@ def delete(
     env: str = _ENV,
 ) -> None:
     """Delete a named Dict and all of its data."""
-    from strato.cli._util import fail_on_strato_error
+    from strato.cli._util import delete_named
 
-    if not yes:
-        typer.confirm(f"Delete the Dict {name!r} and all of its data?", abort=True)
-    with fail_on_strato_error():
-        from strato.core.objects._named import cli_client
-        from strato.dict import Dict
-
-        with cli_client() as client:
-            Dict.objects.delete(name, allow_missing=allow_missing, client=client)
-    typer.echo(f"Deleted Dict {name!r}")
+    delete_named("Dict", name, allow_missing, yes)
 
 
 @app.command("get")

@@ -26,15 +26,9 @@ def _when(ts: float | None) -> str:
 @app.command("create")
 def create(name: str, env: str = _ENV) -> None:
     """Create a named Queue (nothing happens when it exists)."""
-    from strato.cli._util import fail_on_strato_error
+    from strato.cli._util import create_named
 
-    with fail_on_strato_error():
-        from strato.core.objects._named import cli_client
-        from strato.queue import Queue
-
-        with cli_client() as client:
-            Queue.objects.create(name, allow_existing=True, client=client)
-    typer.echo(f"Created Queue {name!r}")
+    create_named("Queue", name)
 
 
 @app.command("delete")
@@ -47,17 +41,9 @@ def delete(
     env: str = _ENV,
 ) -> None:
     """Delete a named Queue and all of its data."""
-    from strato.cli._util import fail_on_strato_error
+    from strato.cli._util import delete_named
 
-    if not yes:
-        typer.confirm(f"Delete the Queue {name!r} and all of its data?", abort=True)
-    with fail_on_strato_error():
-        from strato.core.objects._named import cli_client
-        from strato.queue import Queue
-
-        with cli_client() as client:
-            Queue.objects.delete(name, allow_missing=allow_missing, client=client)
-    typer.echo(f"Deleted Queue {name!r}")
+    delete_named("Queue", name, allow_missing, yes)
 
 
 @app.command("list")
