@@ -7,6 +7,7 @@ and kept in the config dir (``strato token new`` replaces it).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -48,6 +49,18 @@ def new_token() -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
     return token
+
+
+class _QuietRefusals(logging.Filter):
+    """uvicorn logs an error for every WebSocket answered with an HTTP 401 instead of an
+    accept (``send_denial_response``), which is how the plane refuses a wrong token. Such a
+    refusal is expected traffic, not an error of ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietRefusals())
 
 
 def _build(token: str, url: str, recover: bool):  # type: ignore[no-untyped-def]
