@@ -183,12 +183,11 @@ class Launcher:
         """Provision one container for ``spec``; raises NoOfferError when nothing works."""
         local = self.providers.get("local")
         if not self.wants_cloud(options):
-            return Launch(local, self.providers.provision(local, spec, None))
+            return self._local(local, spec, context, [])
         names, skipped = self.cloud_providers(options)
         if not names:
-            handle = self.providers.provision(local, spec, None)
             note = "no cloud provider with credentials is loaded"
-            return Launch(local, handle, notices=[note, *skipped])
+            return self._local(local, spec, context, [note, *skipped])
         offers = self._offers(options, names)
         attempts: list[Attempt] = []
         for offer in offers:
@@ -224,6 +223,15 @@ class Launcher:
             f"could not provision {spec.function_name} on any offer; tried: {tried}",
             failover_history=history,
         )
+
+    def _local(
+        self, local: Provider, spec: ContainerSpec, context: dict[str, Any], notices: list[str]
+    ) -> Launch:
+        handle = self.providers.provision(local, spec, None)
+        self._event(
+            context, spec, Attempt("local", handle.region, handle.instance_type, "launched")
+        )
+        return Launch(local, handle, notices=notices)
 
     def _offers(self, options: dict[str, Any], names: list[str]) -> list[Any]:
         """Offers to try, best first: the catalog's, ranked by placement, then those of

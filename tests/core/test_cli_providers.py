@@ -111,3 +111,19 @@ def test_every_hook_is_documented():
     for spec in specs:
         doc = inspect.getdoc(spec) or ""
         assert len(doc) > 40, f"{spec.__name__} needs a docstring: it is the hook's reference"
+
+
+def test_local_launches_are_events_too(workdir):
+    import strato
+
+    def hello() -> str:
+        return "hi"
+
+    app = strato.App("local-events")
+    f = app.function(serialized=True)(hello)
+    with app.run():
+        assert f.remote() == "hi"
+    result = runner.invoke(cli, ["app", "events", "local-events"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()[2:] if line.strip()]
+    assert any(row[2:4] == ["launched", "local"] for row in rows), result.output
