@@ -199,10 +199,7 @@ class ContainerLifecycle:
         pool.containers.pop(container.id, None)
         if pool.init_failures >= MAX_INIT_FAILURES:
             pool.init_failures = 0
-            items = list(pool.queue) + list(pool.delayed)
-            pool.queue.clear()
-            pool.delayed.clear()
-            self._finalize(pool, [(i, proto.INIT_FAILURE, error) for i in items])
+            self._fail_queued(pool, error)
         else:
             self.autoscale(pool)
 
@@ -230,7 +227,9 @@ class ContainerLifecycle:
         try:
             prepare_container(self, pool, spec)  # image, secrets, volumes, mounts
         except Exception as exc:  # noqa: BLE001 - e.g. a missing secret: fail like a start-up
-            self._fail_queued(pool, exc)
+            from strato._serialization import serialize_exception
+
+            self._fail_queued(pool, serialize_exception(exc))
             return
         cloud = self.launcher.wants_cloud(options)
         container = Container(container_id, pool, hash_token(token), "local")
@@ -276,11 +275,8 @@ class ContainerLifecycle:
 
         loop.run_in_executor(None, work)
 
-    def _fail_queued(self, pool: FunctionPool, exc: BaseException) -> None:
-        """Fail every queued input of a function at once (its containers cannot start)."""
-        from strato._serialization import serialize_exception
-
-        error = serialize_exception(exc)
+    def _fail_queued(self, pool: FunctionPool, error: bytes) -> None:
+        """Fail every queued input of a function with ``error`` (its containers cannot start)."""
         items = list(pool.queue) + list(pool.delayed)
         pool.queue.clear()
         pool.delayed.clear()

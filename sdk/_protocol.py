@@ -41,10 +41,6 @@ CRASHED = 5  # the container died on this input more often than allowed
 CANCELLED = 6  # the call was cancelled
 INIT_FAILURE = 7  # containers could not start (import or @enter failed); data is the error
 
-TERMINAL = frozenset({SUCCESS, FAILURE, GEN_DONE, TIMEOUT, CRASHED, CANCELLED, INIT_FAILURE})
-
-_packer = msgpack.Packer(use_bin_type=True)
-
 
 def pack(message: dict[str, Any]) -> bytes:
     """Encode one message."""

@@ -276,32 +276,8 @@ class LocalProvider:
             _signal_then_kill(int(handle.data["pid"]), _GRACE_S)  # type: ignore[arg-type]
             return
         proc = self._procs.pop(handle.container_id, None)
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            proc.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            return
-
-        def _kill_after_grace() -> None:
-            try:
-                proc.wait(timeout=_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-        threading.Thread(target=_kill_after_grace, daemon=True).start()
-
-    def kill(self, handle: ContainerHandle) -> None:
-        """Stop the container at once (SIGKILL), as a crash would."""
-        if handle.data.get("forked"):
-            try:
-                os.kill(int(handle.data["pid"]), signal.SIGKILL)  # type: ignore[arg-type]
-            except ProcessLookupError:
-                pass
-            return
-        proc = self._procs.get(handle.container_id)
         if proc is not None and proc.poll() is None:
-            proc.kill()
+            _signal_then_kill(proc.pid, _GRACE_S)  # its reaper thread collects the exit
 
 
 def _pid_alive(pid: int) -> bool:

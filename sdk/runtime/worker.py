@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from typing import Any
 
 from strato import _protocol as proto
@@ -152,7 +151,6 @@ def main() -> int:
         return 2
     code = agent.run()
     sys.stdout.flush()
-    time.sleep(0)
     return code
 
 
