@@ -68,6 +68,7 @@ class LocalProvider:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._fork_servers: dict[tuple[Any, ...], ForkServer] = {}
         self._fork_used: dict[tuple[Any, ...], float] = {}
+        self._terminated: set[str] = set()
         self._lock = threading.Lock()
         self._log_dir = log_dir
         self.capabilities = Capabilities(
@@ -265,7 +266,8 @@ class LocalProvider:
         code = proc.poll()
         if code is None:
             return InstanceState.RUNNING
-        return InstanceState.STOPPED if code == 0 else InstanceState.FAILED
+        stopped = code == 0 or handle.container_id in self._terminated  # we asked it to go
+        return InstanceState.STOPPED if stopped else InstanceState.FAILED
 
     def exit_code(self, handle: ContainerHandle) -> int | None:
         proc = self._procs.get(handle.container_id)
@@ -275,7 +277,8 @@ class LocalProvider:
         if handle.data.get("forked"):
             _signal_then_kill(int(handle.data["pid"]), _GRACE_S)  # type: ignore[arg-type]
             return
-        proc = self._procs.pop(handle.container_id, None)
+        proc = self._procs.get(handle.container_id)  # kept: status() reads its exit
+        self._terminated.add(handle.container_id)
         if proc is not None and proc.poll() is None:
             _signal_then_kill(proc.pid, _GRACE_S)  # its reaper thread collects the exit
 
