@@ -68,7 +68,9 @@ class Farewell:
     @strato.exit()
     def leave(self) -> None:
         container = os.environ["STRATO_CONTAINER_ID"]
-        Path(f"exit-{container}.txt").write_text(f"exited {container}")
+        # Written aside and renamed, so the test never reads a half-written mark.
+        Path(f"exit-{container}.part").write_text(f"exited {container}")
+        os.replace(f"exit-{container}.part", f"exit-{container}.txt")
 
 
 def _wait_for(path: Path, seconds: float = 8.0) -> bool:
