@@ -12,6 +12,13 @@ that changes whenever the file is replaced, which is how working copies
 - :class:`S3Backend` keeps them as objects under a key prefix of an S3-compatible bucket (AWS
   S3, Cloudflare R2, Google Cloud Storage's XML API, MinIO...). It serves cloud machines, which
   cannot reach this machine's disk, and bucket mounts. boto3 is imported only when one is made.
+- The bucket stores of the other clouds, each in a module of its own, on its official SDK:
+  ``GCSBackend`` (:mod:`~strato.core.objects.volume_backend_gcs`), ``AzureBlobBackend``
+  (:mod:`~strato.core.objects.volume_backend_azure`) and ``OCIObjectStorageBackend``
+  (:mod:`~strato.core.objects.volume_backend_oci`).
+
+:func:`open_store` makes any of them from a store URL (``s3://bucket/prefix``,
+``gs://bucket/prefix``, ``az://account/container/prefix``, ``oci://bucket@namespace/prefix``).
 
 Errors: a missing path is :class:`~strato.exception.NotFoundError`; a refused credential is
 :class:`~strato.exception.CredentialsError` naming the bucket (never the secret's values).
@@ -709,6 +716,111 @@ class S3Backend:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             self._call("delete objects", "delete_objects", Delete={"Objects": batch})
+
+
+#: Store URL scheme -> what it is called in messages.
+STORE_SCHEMES = {"s3": "Amazon S3", "gs": "Google Cloud Storage", "az": "Azure Blob Storage",
+                 "oci": "OCI Object Storage"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """A parsed store URL: which bucket store, which bucket (and account or namespace), which
+    key prefix."""
+
+    scheme: str
+    bucket: str
+    prefix: str = ""
+    #: the Azure storage account (``az://``) or the OCI namespace (``oci://``)
+    account: str = ""
+
+    def url(self) -> str:
+        """The URL this location was parsed from (normalized)."""
+        tail = f"/{self.prefix}" if self.prefix else ""
+        if self.scheme == "az":
+            return f"az://{self.account}/{self.bucket}{tail}"
+        if self.scheme == "oci":
+            return f"oci://{self.bucket}@{self.account}{tail}"
+        return f"{self.scheme}://{self.bucket}{tail}"
+
+    def child(self, name: str) -> StoreLocation:
+        """The location of ``name`` under this one's prefix (one volume of a store)."""
+        prefix = f"{self.prefix}/{name}" if self.prefix else name
+        return StoreLocation(self.scheme, self.bucket, prefix, self.account)
+
+
+def parse_store_url(url: str) -> StoreLocation:
+    """``s3://bucket/prefix``, ``gs://bucket/prefix``, ``az://account/container/prefix`` or
+    ``oci://bucket@namespace/prefix`` as a :class:`StoreLocation`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in STORE_SCHEMES:
+        raise InvalidError(
+            f"invalid store URL {url!r}: use s3://bucket/prefix, gs://bucket/prefix, "
+            "az://account/container/prefix or oci://bucket@namespace/prefix"
+        )
+    parts = [p for p in rest.split("/") if p]
+    account = ""
+    if scheme == "az":
+        if len(parts) < 2:
+            raise InvalidError(f"invalid store URL {url!r}: use az://account/container/prefix")
+        account = parts.pop(0)
+    if not parts:
+        raise InvalidError(f"invalid store URL {url!r}: it names no bucket")
+    bucket = parts.pop(0)
+    if scheme == "oci":
+        bucket, at, account = bucket.partition("@")
+        if not at or not bucket or not account:
+            raise InvalidError(f"invalid store URL {url!r}: use oci://bucket@namespace/prefix")
+    return StoreLocation(scheme, bucket, "/".join(parts), account)
+
+
+def open_store(
+    location: str | StoreLocation,
+    *,
+    endpoint: str | None = None,
+    credentials: dict[str, str] | None = None,
+    dir_markers: bool = True,
+) -> StorageBackend:
+    """The backend of a store URL (or parsed location). ``credentials`` are a secret's values
+    (each backend documents the names it reads); without them, the SDK's own chain applies
+    (environment, config files, the machine's identity). ``endpoint`` replaces the service's
+    address (an emulator, MinIO, R2...)."""
+    where = parse_store_url(location) if isinstance(location, str) else location
+    prefix = f"{where.prefix}/" if where.prefix else ""
+    if where.scheme == "s3":
+        client = s3_client(credentials, endpoint)
+        return S3Backend(client, where.bucket, prefix, dir_markers=dir_markers)
+    if where.scheme == "gs":
+        from strato.core.objects.volume_backend_gcs import GCSBackend
+
+        return GCSBackend(
+            where.bucket,
+            prefix,
+            credentials=credentials,
+            endpoint=endpoint,
+            dir_markers=dir_markers,
+        )
+    if where.scheme == "az":
+        from strato.core.objects.volume_backend_azure import AzureBlobBackend
+
+        return AzureBlobBackend(
+            where.account,
+            where.bucket,
+            prefix,
+            credentials=credentials,
+            endpoint=endpoint,
+            dir_markers=dir_markers,
+        )
+    from strato.core.objects.volume_backend_oci import OCIObjectStorageBackend
+
+    return OCIObjectStorageBackend(
+        where.account,
+        where.bucket,
+        prefix,
+        credentials=credentials,
+        endpoint=endpoint,
+        dir_markers=dir_markers,
+    )
 
 
 def _status(error: BaseException) -> int | None:

@@ -31,7 +31,6 @@ import shutil
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from strato.core.objects import PREPARERS, RPC
 from strato.core.objects._named import Objects, exists, object_table, public
@@ -39,11 +38,12 @@ from strato.core.objects.volume_backends import (
     TMP_PREFIX,
     FileStat,
     LocalBackend,
-    S3Backend,
     Staged,
     StorageBackend,
+    StoreLocation,
     clean_path,
-    s3_client,
+    open_store,
+    parse_store_url,
 )
 from strato.core.objects.volume_slots import SlotPolicy, existing_manager, manager_for
 from strato.exception import AlreadyExistsError, InvalidError, NotFoundError
@@ -68,20 +68,29 @@ def volume_root(volume_id: str) -> Path:
     return path
 
 
-def volume_backend(volume_id: str) -> StorageBackend:
-    """Where a volume's committed files are: this machine's disk, or the S3 prefix named by
-    ``STRATO_VOLUME_STORE=s3://bucket/prefix`` (endpoint in ``STRATO_VOLUME_STORE_ENDPOINT``,
-    credentials from boto3's usual chain)."""
+def volume_store() -> StoreLocation | None:
+    """Where volumes keep their committed files when not on this machine's disk:
+    ``STRATO_VOLUME_STORE`` (``s3://bucket/prefix``, ``gs://bucket/prefix``,
+    ``az://account/container/prefix`` or ``oci://bucket@namespace/prefix``; unset or ``local``:
+    this machine). Cloud machines can mount volumes only with such a store."""
     store = os.environ.get("STRATO_VOLUME_STORE", "")
-    if store.startswith("s3://"):
-        url = urlparse(store)
-        prefix = url.path.strip("/")
-        prefix = f"{prefix}/{volume_id}/" if prefix else f"{volume_id}/"
-        client = s3_client(None, os.environ.get("STRATO_VOLUME_STORE_ENDPOINT") or None)
-        return S3Backend(client, url.netloc, prefix, dir_markers=True)
-    if store and store != "local":
-        raise InvalidError(f"STRATO_VOLUME_STORE={store!r}: use 'local' or 's3://bucket/prefix'")
-    return LocalBackend(volume_root(volume_id))
+    if not store or store == "local":
+        return None
+    try:
+        return parse_store_url(store)
+    except InvalidError as exc:
+        raise InvalidError(f"STRATO_VOLUME_STORE: {exc} (or 'local')") from None
+
+
+def volume_backend(volume_id: str) -> StorageBackend:
+    """Where a volume's committed files are: this machine's disk, or its prefix in the bucket
+    store of :func:`volume_store` (endpoint in ``STRATO_VOLUME_STORE_ENDPOINT``, credentials
+    from the SDK's usual chain)."""
+    store = volume_store()
+    if store is None:
+        return LocalBackend(volume_root(volume_id))
+    endpoint = os.environ.get("STRATO_VOLUME_STORE_ENDPOINT") or None
+    return open_store(store.child(volume_id), endpoint=endpoint)
 
 
 def _require(plane: Any, volume_id: Any) -> str:
