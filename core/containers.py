@@ -67,6 +67,7 @@ class ContainerLifecycle:
                 "function_id": pool.id,
                 "function": pool.definition,
                 "env": container.secret_env,
+                "mounts": container.sync,
             }
         )
         return container
@@ -223,6 +224,7 @@ class ContainerLifecycle:
             workdir=options.get("workdir"),
             python_path=list(pool.definition.get("python_path") or []),
             app_name=pool.app_name,
+            remote=self.launcher.wants_cloud(options),
         )
         try:
             prepare_container(self, pool, spec)  # image, secrets, volumes, mounts
@@ -231,9 +233,10 @@ class ContainerLifecycle:
 
             self._fail_queued(pool, serialize_exception(exc))
             return
-        cloud = self.launcher.wants_cloud(options)
+        cloud = spec.remote
         container = Container(container_id, pool, hash_token(token), "local")
         container.secret_env = dict(spec.secret_env)
+        container.sync = list(spec.sync)
         pool.containers[container_id] = container
         self.containers[container_id] = container
         self.store.add_container(

@@ -59,6 +59,8 @@ class Container:
     inputs_done: int = 0
     last_polled: float = 0.0
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
+    #: volumes and bucket mounts the container sets up itself (a remote one; may hold secrets)
+    sync: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def live(self) -> bool:

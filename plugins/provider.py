@@ -82,6 +82,12 @@ class ContainerSpec:
     python: str | None = None
     #: paths to make visible in the container: {"source", "target", "read_only"}
     mounts: list[dict[str, Any]] = field(default_factory=list)
+    #: the container runs on a machine that cannot see this machine's disk (a cloud VM)
+    remote: bool = False
+    #: what the container syncs or mounts itself at start (a remote container's volumes and
+    #: bucket mounts; see :mod:`strato.runtime.mounts`); may hold credentials, so it travels
+    #: like ``secret_env``, never in a start-up script
+    sync: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
 @dataclass

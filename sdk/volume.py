@@ -428,16 +428,29 @@ class Volume:
                 f"{what}() applies to a volume mounted in a container "
                 f"(@app.function(volumes={{...}})); {self!r} is not mounted in {where}"
             )
-        volume_id = next(iter(found.values()))["id"]
-        return {"id": volume_id, "container_id": container}, list(found)
+        info = next(iter(found.values()))
+        params = {"id": info["id"], "container_id": container}
+        if info.get("sync") == "container":
+            params["here"] = True  # this process syncs the copy (a container on a cloud machine)
+        return params, list(found)
 
     def _commit_blocking(self) -> None:
         """Publish this container's changes to the volume, for other containers to reload."""
         params, _ = self._mount_params("commit")
+        if params.get("here"):
+            from strato.runtime import mounts
+
+            mounts.commit(params["id"])
+            return
         _default_client(self._client).rpc("volume.commit", params)
 
     async def _commit_async(self) -> None:
         params, _ = self._mount_params("commit")
+        if params.get("here"):
+            from strato.runtime import mounts
+
+            await asyncio.to_thread(mounts.commit, params["id"])
+            return
         await _default_client(self._client).rpc_async("volume.commit", params)
 
     commit = _Dual(_commit_blocking, _commit_async)
@@ -455,11 +468,21 @@ class Volume:
         """Take in what other containers committed (committing this container's changes)."""
         params, paths = self._mount_params("reload")
         self._check_not_busy(paths)
+        if params.get("here"):
+            from strato.runtime import mounts
+
+            mounts.reload(params["id"])
+            return
         _default_client(self._client).rpc("volume.reload", params)
 
     async def _reload_async(self) -> None:
         params, paths = self._mount_params("reload")
         self._check_not_busy(paths)
+        if params.get("here"):
+            from strato.runtime import mounts
+
+            await asyncio.to_thread(mounts.reload, params["id"])
+            return
         await _default_client(self._client).rpc_async("volume.reload", params)
 
     reload = _Dual(_reload_blocking, _reload_async)

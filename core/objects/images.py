@@ -372,8 +372,8 @@ def prepare(plane: Any, pool: Any, spec: Any) -> None:
     spec.env = {**record["env"], **spec.env, "STRATO_IMAGE_ID": image}
     if ref.get("definition"):
         spec.env["STRATO_IMAGE_DEFINITION"] = ref["definition"]
-    if plane.launcher.wants_cloud(pool.options):
-        return
+    if spec.remote:
+        return  # the machine builds the Dockerfile (see strato.plugins.startup)
     if record["state"] == "refused":
         raise ImageBuildError(
             f"image {image} cannot run on the local provider: layer {record['layer']}/"

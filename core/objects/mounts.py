@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from strato.core.objects import PREPARERS
-from strato.core.objects.volume_backends import S3Backend, s3_client, s3_error
+from strato.core.objects.bucket_fuse import fuse_command, fuse_tool
+from strato.core.objects.volume_backends import bucket_backend
 from strato.core.objects.volume_slots import SlotPolicy, manager_for
 from strato.core.objects.volumes import check_mount_path
-from strato.exception import CredentialsError, InvalidError, NotFoundError
+from strato.exception import CredentialsError, NotFoundError
 
 log = logging.getLogger("strato.mounts")
-
-MODE_ENV = "STRATO_BUCKET_MOUNT"  # auto (default) | sync | fuse
 
 
 def mounts_dir() -> Path:
@@ -112,69 +111,6 @@ def _cache_key(ref: dict[str, Any], values: dict[str, str] | None) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
 
-# -- FUSE ------------------------------------------------------------------------------------------
-def fuse_tool() -> str | None:
-    """``rclone`` or ``s3fs`` when this machine can mount with FUSE, else None."""
-    mode = os.environ.get(MODE_ENV, "auto")
-    if mode == "sync":
-        return None
-    usable = os.path.exists("/dev/fuse") and os.access("/dev/fuse", os.R_OK | os.W_OK)
-    tool = next((t for t in ("rclone", "s3fs") if shutil.which(t)), None)
-    if mode == "fuse" and (tool is None or not usable):
-        raise InvalidError(f"{MODE_ENV}=fuse needs /dev/fuse and rclone or s3fs on this machine")
-    return tool if usable else None
-
-
-def fuse_command(
-    tool: str, ref: dict[str, Any], values: dict[str, str] | None, target: Path, passwd: Path
-) -> tuple[list[str], dict[str, str]]:
-    """The command that mounts the bucket at ``target``, and its extra environment
-    (credentials travel in the environment or a 0600 file, never on the command line)."""
-    values = values or {}
-    bucket, prefix = ref["bucket_name"], (ref.get("key_prefix") or "").rstrip("/")
-    endpoint = ref.get("bucket_endpoint_url")
-    key_id = values.get("AWS_ACCESS_KEY_ID") or values.get("GOOGLE_ACCESS_KEY_ID")
-    secret = values.get("AWS_SECRET_ACCESS_KEY") or values.get("GOOGLE_ACCESS_KEY_SECRET")
-    region = values.get("AWS_REGION") or values.get("AWS_DEFAULT_REGION")
-    if tool == "rclone":
-        env = {"RCLONE_S3_PROVIDER": "AWS" if endpoint is None else "Other"}
-        if key_id:
-            env.update(
-                {"RCLONE_S3_ACCESS_KEY_ID": key_id, "RCLONE_S3_SECRET_ACCESS_KEY": secret or ""}
-            )
-            if values.get("AWS_SESSION_TOKEN"):
-                env["RCLONE_S3_SESSION_TOKEN"] = values["AWS_SESSION_TOKEN"]
-        if endpoint:
-            env["RCLONE_S3_ENDPOINT"] = endpoint
-        if region:
-            env["RCLONE_S3_REGION"] = region
-        remote = f":s3:{bucket}" + (f"/{prefix}" if prefix else "")
-        cmd = ["rclone", "mount", remote, str(target), "--daemon", "--vfs-cache-mode", "writes"]
-        if ref.get("read_only"):
-            cmd.append("--read-only")
-        if ref.get("requester_pays"):
-            cmd.append("--s3-requester-pays")
-        return cmd, env
-    source = f"{bucket}:/{prefix}" if prefix else bucket
-    cmd = ["s3fs", source, str(target)]
-    options = []
-    if key_id:
-        passwd.write_text(f"{key_id}:{secret}\n")
-        passwd.chmod(0o600)
-        options.append(f"passwd_file={passwd}")
-    else:
-        options.append("public_bucket=1")
-    if endpoint:
-        options += [f"url={endpoint}", "use_path_request_style"]
-    if region:
-        options.append(f"endpoint={region}")
-    if ref.get("read_only"):
-        options.append("ro")
-    if ref.get("requester_pays"):
-        options.append("requester_pays")
-    return cmd + ["-o", ",".join(options)], {}
-
-
 def _fuse_mount(plane: Any, tool: str, ref: dict[str, Any], values: Any, spec: Any) -> Path:
     root = mounts_dir() / "fuse" / str(spec.container_id)
     target: Path = root / "mnt"
@@ -206,7 +142,8 @@ def _fuse_mount(plane: Any, tool: str, ref: dict[str, Any], values: Any, spec: A
 
 # -- the preparer ----------------------------------------------------------------------------------
 def prepare(plane: Any, pool: Any, spec: Any) -> None:
-    """Make each bucket the function mounts appear at its path."""
+    """Make each bucket the function mounts appear at its path (a container on a cloud
+    machine gets the mount's description and credentials, and mounts it itself)."""
     refs = ((pool.definition.get("objects") or {}).get("volumes")) or {}
     for path, ref in refs.items():
         if not isinstance(ref, dict) or ref.get("kind") != "cloud_bucket_mount":
@@ -214,22 +151,26 @@ def prepare(plane: Any, pool: Any, spec: Any) -> None:
         target = check_mount_path(path)
         read_only = bool(ref.get("read_only"))
         values = _credentials(plane, ref)
+        if spec.remote:
+            spec.sync.append(
+                {
+                    "kind": "bucket",
+                    "target": target,
+                    "read_only": read_only,
+                    "bucket_name": ref["bucket_name"],
+                    "bucket_endpoint_url": ref.get("bucket_endpoint_url"),
+                    "key_prefix": ref.get("key_prefix"),
+                    "requester_pays": bool(ref.get("requester_pays")),
+                    "credentials": values,
+                }
+            )
+            continue
         tool = fuse_tool()
         if tool is not None:
             source = _fuse_mount(plane, tool, ref, values, spec)
             spec.mounts.append({"source": str(source), "target": target, "read_only": read_only})
             continue
-        try:
-            client = s3_client(values, ref.get("bucket_endpoint_url"), anonymous=values is None)
-        except Exception as exc:  # noqa: BLE001 - e.g. a malformed endpoint
-            raise s3_error(exc, ref["bucket_name"], "connect") from None
-        backend = S3Backend(
-            client,
-            ref["bucket_name"],
-            ref.get("key_prefix") or "",
-            dir_markers=False,
-            requester_pays=bool(ref.get("requester_pays")),
-        )
+        backend = bucket_backend(ref, values)
         key = _cache_key(ref, values)
         slot = manager_for(plane).acquire(
             mounts_dir() / key / ("ro" if read_only else "rw"),

@@ -470,6 +470,23 @@ def s3_client(
     )
 
 
+def bucket_backend(mount: dict[str, Any], values: dict[str, str] | None) -> S3Backend:
+    """The backend of a ``CloudBucketMount`` (its description: ``bucket_name``,
+    ``bucket_endpoint_url``, ``key_prefix``, ``requester_pays``) with its secret's ``values``
+    (None: anonymous). Bucket mounts show directories only while they hold files."""
+    try:
+        client = s3_client(values, mount.get("bucket_endpoint_url"), anonymous=values is None)
+    except Exception as exc:  # noqa: BLE001 - e.g. a malformed endpoint
+        raise s3_error(exc, mount["bucket_name"], "connect") from None
+    return S3Backend(
+        client,
+        mount["bucket_name"],
+        mount.get("key_prefix") or "",
+        dir_markers=False,
+        requester_pays=bool(mount.get("requester_pays")),
+    )
+
+
 class S3Backend:
     """Files as objects under ``prefix`` in an S3-compatible bucket.
 

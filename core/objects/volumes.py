@@ -16,7 +16,10 @@ working copy on a worker thread.
 
 The preparer binds each mounted volume's working copy at the function's path (read-only for
 ``Volume.read_only()``) and tells the container where (``STRATO_VOLUME_MOUNTS``: a JSON map of
-mount path to ``{"id", "name", "read_only"}``).
+mount path to ``{"id", "name", "read_only"}``). A container on a cloud machine cannot see this
+machine's disk: it gets the volume's store URL instead (a volume store in a bucket is then
+required, see :func:`volume_store`) and syncs a working copy of its own
+(:mod:`strato.runtime.mounts`), marked ``"sync": "container"`` in ``STRATO_VOLUME_MOUNTS``.
 """
 
 from __future__ import annotations
@@ -403,8 +406,29 @@ def check_mount_path(path: str) -> str:
     return normal
 
 
+def store_credentials(plane: Any) -> dict[str, str] | None:
+    """The values of the secret named by ``STRATO_VOLUME_STORE_SECRET``, which remote
+    containers use to reach the volume store (None: they use their machine's own identity:
+    an instance profile, service account, managed identity or instance principal)."""
+    name = os.environ.get("STRATO_VOLUME_STORE_SECRET")
+    if not name:
+        return None
+    from strato.core.objects.secrets import SECRETS, decrypt
+
+    try:
+        row = SECRETS.get(plane.store, SECRETS.lookup(plane.store, name)["id"])
+    except NotFoundError:
+        raise NotFoundError(
+            f"STRATO_VOLUME_STORE_SECRET names the secret {name!r}, which does not exist: "
+            f"create it with `strato secret create {name} KEY=VALUE ...`"
+        ) from None
+    values: dict[str, str] = decrypt(row)
+    return values
+
+
 def prepare(plane: Any, pool: Any, spec: Any) -> None:
-    """Bind a working copy of each volume the function mounts at its path."""
+    """Bind a working copy of each volume the function mounts at its path; for a container on
+    a remote machine, tell it where the volume's files are so that it syncs its own copy."""
     refs = ((pool.definition.get("objects") or {}).get("volumes")) or {}
     mounted: dict[str, dict[str, Any]] = {}
     for path, ref in refs.items():
@@ -413,6 +437,12 @@ def prepare(plane: Any, pool: Any, spec: Any) -> None:
         target = check_mount_path(path)
         volume_id = _require(plane, ref.get("volume_id"))
         read_only = bool(ref.get("read_only"))
+        info = {"id": volume_id, "name": ref.get("name"), "read_only": read_only}
+        if spec.remote:
+            info["sync"] = "container"
+            spec.sync.append({"kind": "volume", "target": target, **_remote_store(plane, ref)})
+            mounted[target] = info
+            continue
         backend = volume_backend(volume_id)
         policy = SlotPolicy(
             writable=not read_only,
@@ -428,15 +458,30 @@ def prepare(plane: Any, pool: Any, spec: Any) -> None:
             policy,
         )
         spec.mounts.append({"source": str(slot.work), "target": target, "read_only": read_only})
-        mounted[target] = {
-            "id": volume_id,
-            "name": ref.get("name"),
-            "read_only": read_only,
-            # where the committed files are, for a machine that syncs its own copy
-            "store": os.environ.get("STRATO_VOLUME_STORE") or "local",
-        }
+        mounted[target] = info
     if mounted:
         spec.env[MOUNTS_ENV] = json.dumps(mounted)
+
+
+def _remote_store(plane: Any, ref: dict[str, Any]) -> dict[str, Any]:
+    """Where a remote container finds a volume's committed files, and how it gets in."""
+    store = volume_store()
+    if store is None:
+        raise InvalidError(
+            f"the volume {ref.get('name') or ref.get('volume_id')!r} cannot be mounted on a "
+            "cloud machine: its files are on the control plane's disk. Keep volumes in a bucket "
+            "store the machines can reach: set STRATO_VOLUME_STORE to s3://bucket/prefix, "
+            "gs://bucket/prefix, az://account/container/prefix or oci://bucket@namespace/prefix "
+            "on the control plane"
+        )
+    return {
+        "id": ref["volume_id"],
+        "name": ref.get("name"),
+        "read_only": bool(ref.get("read_only")),
+        "store": store.child(ref["volume_id"]).url(),
+        "endpoint": os.environ.get("STRATO_VOLUME_STORE_ENDPOINT") or None,
+        "credentials": store_credentials(plane),
+    }
 
 
 PREPARERS.append(prepare)

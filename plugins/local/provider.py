@@ -106,9 +106,12 @@ class LocalProvider:
                 notes.append("volumes and image files need bubblewrap to appear at their paths")
         return notes
 
-    def _command(
+    def sandbox_command(
         self, spec: ContainerSpec, workdir: str, module: str = "strato.runtime.worker"
     ) -> list[str]:
+        """The command that runs ``python -m module`` for ``spec`` in a sandbox of its own:
+        the host read-only on a private root, a private ``/tmp``, ``workdir`` writable, and the
+        spec's mounts at their paths (plain ``python`` when bubblewrap is missing)."""
         agent = [spec.python or sys.executable, "-m", module]
         bwrap = bubblewrap_path()
         if bwrap is None:
@@ -176,7 +179,7 @@ class LocalProvider:
                 return self._handle(spec, {"pid": pid, "forked": True})
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen(
-                self._command(spec, workdir),
+                self.sandbox_command(spec, workdir),
                 env=env,
                 cwd=workdir,
                 stdin=subprocess.DEVNULL,
@@ -215,7 +218,7 @@ class LocalProvider:
             self._fork_used[key] = time.monotonic()
             server = self._fork_servers.get(key)
             if server is None or not server.alive():
-                command = self._command(spec, workdir, module="strato.runtime.forkserver")
+                command = self.sandbox_command(spec, workdir, module="strato.runtime.forkserver")
                 server = ForkServer(
                     command, workdir, self.log_dir() / f"forkserver-{len(self._fork_servers)}.log"
                 )

@@ -36,6 +36,7 @@ class Agent:
         self.stopping = threading.Event()
         self.logs: LogCapture | None = None
         self.runner: Runner | None = None
+        self.mounts: Any = None  # MachineMounts, when this container mounts volumes itself
 
     def send(self, message: dict[str, Any]) -> None:
         self.ws.send(proto.pack(message))
@@ -51,6 +52,10 @@ class Agent:
         self.logs = LogCapture(self._send_logs)
         self.logs.start()
         try:
+            if hello.get("mounts"):
+                from strato.runtime.mounts import activate
+
+                self.mounts = activate(hello["mounts"], self.container_id)
             target = load_target(definition)
             self.runner = Runner(target, definition, self._emit_outputs, self._on_timeout)
             self.runner.enter()
@@ -131,6 +136,8 @@ class Agent:
     def _shutdown(self, run_exit: bool = True) -> None:
         if self.runner is not None and run_exit:
             self.runner.exit()
+        if self.mounts is not None:
+            self.mounts.finish(normal=run_exit)
         if not self.ws.closed:
             self._report_usage()
         if self.logs is not None:

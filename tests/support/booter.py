@@ -21,9 +21,14 @@ from strato.plugins.startup import startup_environment
 class MachineBooter:
     """A pluggy plugin: boots a local agent for every container a cloud provider starts."""
 
-    def __init__(self) -> None:
+    def __init__(self, sandbox: bool = False, workdir: str | None = None) -> None:
         self.agents: dict[str, subprocess.Popen[bytes]] = {}
         self.booted: list[dict[str, Any]] = []
+        #: run each agent in a sandbox of its own (the local provider's bubblewrap one), so
+        #: that it has a filesystem of its own as a machine has: a volume mounted at /data
+        #: lands in the sandbox, not on this machine
+        self.sandbox = sandbox
+        self.workdir = workdir
 
     @hookimpl(wrapper=True)
     def strato_provision(self, spec: Any, provider: Any, offer: Any) -> Any:
@@ -35,8 +40,17 @@ class MachineBooter:
     def boot(self, container_id: str, script: str, handle: Any = None) -> None:
         env = dict(os.environ)
         env.update(startup_environment(script))
+        command = [sys.executable, "-m", "strato.runtime.worker"]
+        workdir = self.workdir or os.getcwd()
+        if self.sandbox:
+            from strato.plugins.local.provider import LocalProvider
+            from strato.plugins.provider import ContainerSpec
+
+            spec = ContainerSpec(container_id, "", "", "", "", "", python_path=list(sys.path))
+            command = LocalProvider().sandbox_command(spec, workdir)
         self.agents[container_id] = subprocess.Popen(
-            [sys.executable, "-m", "strato.runtime.worker"],
+            command,
+            cwd=workdir,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -1,0 +1,150 @@
+"""Volumes and bucket mounts on cloud machines: the container syncs its own copy.
+
+The machines are AWS instances on moto, each booted as a sandboxed agent with a filesystem of
+its own (so ``/data`` is the machine's, not this one's); volumes keep their files in an S3
+bucket (a second moto server) that both the control plane and the machines reach. Functions
+are nested so that they travel by value, as they must to a machine without this repository.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pytest
+from support.aws_emulator import aws_emulator  # noqa: F401
+from support.booter import MachineBooter
+from support.s3_emulator import s3_emulator  # noqa: F401
+
+import strato
+from strato.exception import InvalidError
+from strato.plugins.local.provider import bubblewrap_path
+from strato.plugins.manager import default_providers
+
+pytestmark = pytest.mark.skipif(
+    bubblewrap_path() is None, reason="machines are played by sandboxed agents (bubblewrap)"
+)
+
+
+@pytest.fixture
+def cloud(aws_emulator, s3_emulator, monkeypatch, workdir):  # noqa: F811
+    """AWS registered with the plane, volumes kept in S3, machines booted in sandboxes."""
+    bucket = s3_emulator.bucket()
+    monkeypatch.setenv("STRATO_VOLUME_STORE", f"s3://{bucket}/volumes")
+    monkeypatch.setenv("STRATO_VOLUME_STORE_ENDPOINT", s3_emulator.endpoint_url)
+    for key, value in s3_emulator.credentials.items():
+        monkeypatch.setenv(key, value)
+    providers = default_providers()
+    providers.register(aws_emulator.provider())
+    booter = MachineBooter(sandbox=True, workdir=str(workdir))
+    providers.pm.register(booter)
+    try:
+        yield {"bucket": bucket, "booter": booter}
+    finally:
+        providers.pm.unregister(booter)
+        booter.stop_all()
+        providers.by_name.pop("aws", None)
+
+
+def writer_factory(volume_name: str) -> Any:
+    def write(i: int) -> str:
+        import os
+        from pathlib import Path
+
+        import strato
+
+        Path("/data/parts").mkdir(exist_ok=True)
+        Path(f"/data/parts/{i}.txt").write_text(f"part {i}")
+        strato.Volume.from_name(volume_name).commit()
+        return os.environ["STRATO_CONTAINER_ID"]
+
+    return write
+
+
+def reader_factory() -> Any:
+    def read() -> dict[str, Any]:
+        import os
+
+        names = sorted(os.listdir("/data/parts"))
+        texts = [open(f"/data/parts/{n}").read() for n in names]
+        try:
+            open("/data/parts/new.txt", "w").write("should not be written")
+            wrote = "yes"
+        except OSError as exc:
+            wrote = type(exc).__name__
+        return {"names": names, "texts": texts, "wrote": wrote}
+
+    return read
+
+
+def test_a_map_on_cloud_machines_writes_a_volume_another_function_reads(cloud):
+    vol = strato.Volume.from_name("cloud-map-volume", create_if_missing=True)
+    try:
+        app = strato.App("cloud-volumes")
+        write = app.function(gpu="T4", cloud="aws", volumes={"/data": vol}, timeout=120)(
+            writer_factory("cloud-map-volume")
+        )
+        read = app.function(
+            gpu="T4", cloud="aws", volumes={"/data": vol.read_only()}, timeout=120
+        )(reader_factory())
+        with app.run():
+            containers = list(write.map(range(4)))
+            result = read.remote()
+        assert all(c.startswith("ct-") for c in containers)
+        assert result["names"] == [f"{i}.txt" for i in range(4)]
+        assert result["texts"] == [f"part {i}" for i in range(4)]
+        assert result["wrote"] in ("PermissionError", "OSError")  # EACCES or EROFS
+        # the files are in the volume, for the client too
+        assert sorted(e.path for e in vol.listdir("parts")) == [
+            f"parts/{i}.txt" for i in range(4)
+        ]
+        assert b"".join(vol.read_file("parts/2.txt")) == b"part 2"
+        assert len(cloud["booter"].booted) >= 2  # the writers and the reader: machines apart
+    finally:
+        strato.Volume.objects.delete("cloud-map-volume")
+
+
+def test_a_container_commits_at_a_normal_stop_and_the_volume_has_no_secret(cloud):
+    vol = strato.Volume.from_name("cloud-exit-commit", create_if_missing=True)
+    try:
+        with vol.batch_upload() as batch:
+            batch.put_file(io.BytesIO(b"from the client"), "seed.txt")
+
+        def touch() -> list[str]:
+            import os
+            from pathlib import Path
+
+            Path("/data/late.txt").write_text("committed when the container stopped")
+            return sorted(os.listdir("/data"))
+
+        app = strato.App("cloud-exit-commit")
+        f = app.function(gpu="T4", cloud="aws", volumes={"/data": vol}, timeout=120)(touch)
+        with app.run():
+            assert f.remote() == ["late.txt", "seed.txt"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if "late.txt" in [e.path for e in vol.listdir("/")]:
+                break
+            time.sleep(0.2)
+        assert b"".join(vol.read_file("late.txt")) == b"committed when the container stopped"
+        for booted in cloud["booter"].booted:
+            script_env = booted["env"]
+            assert "AWS_SECRET_ACCESS_KEY" not in script_env
+            assert "volumes" not in str(script_env.get("STRATO_VOLUME_MOUNTS", "")).lower() or (
+                "credentials" not in script_env.get("STRATO_VOLUME_MOUNTS", "")
+            )
+    finally:
+        strato.Volume.objects.delete("cloud-exit-commit")
+
+
+def test_a_volume_needs_a_bucket_store_to_reach_a_cloud_machine(cloud, monkeypatch):
+    monkeypatch.delenv("STRATO_VOLUME_STORE")
+    with strato.Volume.ephemeral() as vol:
+        app = strato.App("cloud-volume-local-store")
+        f = app.function(gpu="T4", cloud="aws", volumes={"/data": vol}, timeout=60)(
+            reader_factory()
+        )
+        with app.run():
+            with pytest.raises(InvalidError, match="STRATO_VOLUME_STORE"):
+                f.remote()
