@@ -78,6 +78,14 @@ def create_app(plane: ControlPlane, token: str, server_url: str | None = None) -
     async def health() -> dict[str, Any]:
         return {"ok": True}
 
+    @app.get("/v1/runtime.tar.gz", dependencies=auth)
+    async def runtime() -> Response:
+        """The ``strato`` package this plane runs, for cloud machines (see core/bundle.py)."""
+        from strato.core.bundle import runtime_archive
+
+        data = await asyncio.to_thread(runtime_archive)
+        return Response(data, media_type="application/gzip")
+
     # -- apps ------------------------------------------------------------------------------
     @app.post("/v1/apps", dependencies=auth)
     async def create_app_route(body: AppIn) -> dict[str, Any]:

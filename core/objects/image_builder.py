@@ -21,10 +21,13 @@ also needs root; the bases the local provider cannot reproduce (``from_registry`
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import io
 import json
 import os
 import shutil
 import sys
+import tarfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -138,6 +141,10 @@ class LocalImage:
     step: str | None = None
     layers: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: the Dockerfile's build context: [path in the context, source path, sha256, mode] per
+    #: file (the content is the upload kept under its hash, else the source; see
+    #: :func:`context_archive`)
+    context: list[list[Any]] = field(default_factory=list)
 
     def as_record(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -198,9 +205,45 @@ class LocalBuilder:
             )
         return None
 
+    def context_files(self, payloads: list[dict[str, Any]]) -> list[list[Any]]:
+        """The build context of the image's Dockerfile (see :attr:`LocalImage.context`);
+        keeps each ``run_function`` layer's pickled call as an upload, by its hash."""
+        from strato._dockerfile import RUN_FUNCTION_SCRIPT, context_dir
+
+        entries: list[list[Any]] = []
+        for index, payload in enumerate(payloads):
+            folder = context_dir(index, payload["op"])
+            prefix = f"{folder}/" if folder else ""
+            for source, dest, sha, mode in payload["files"]:
+                entries.append([prefix + dest, source, sha, mode])
+            if payload["op"] == "run_function":
+                for name, data in (
+                    ("payload.pkl", payload["extra"]["payload"]),
+                    ("run_function.py", RUN_FUNCTION_SCRIPT.encode()),
+                ):
+                    sha = hashlib.sha256(data).hexdigest()
+                    blob = self.blob_path(sha)
+                    if not blob.is_file():
+                        blob.parent.mkdir(parents=True, exist_ok=True)
+                        partial = blob.with_name(f"{sha}.{os.getpid()}.part")
+                        partial.write_bytes(data)
+                        os.replace(partial, blob)
+                    entries.append([prefix + name, "", sha, 0o644])
+        return entries
+
+    def missing_files(self, payloads: list[dict[str, Any]]) -> list[str]:
+        """The hashes of files of any layer that are neither uploaded nor readable here (a
+        remote client uploads them, so that a cloud machine can get the whole context)."""
+        missing = []
+        for payload in payloads:
+            for source, _dest, sha, _mode in payload["files"]:
+                if not self.blob_path(sha).is_file() and not os.path.isfile(source):
+                    missing.append(sha)
+        return missing
+
     def all_cached(self, payloads: list[dict[str, Any]], force: bool) -> bool:
         """Whether :meth:`build` would build nothing (it then takes milliseconds)."""
-        if force:
+        if force or self.missing_files(payloads):
             return False
         for payload in payloads:
             if self.refusal(payload):
@@ -225,7 +268,15 @@ class LocalBuilder:
         say: Log = log or (lambda _kind, _text: None)
         started = time.monotonic()
         chain = payloads[-1]["hash"]
-        image = LocalImage(image_id(chain), chain, dockerfile=render_dockerfile(payloads))
+        missing = self.missing_files(payloads)
+        if missing:
+            raise MissingFiles(missing)
+        image = LocalImage(
+            image_id(chain),
+            chain,
+            dockerfile=render_dockerfile(payloads),
+            context=self.context_files(payloads),
+        )
         total = len(payloads)
         rebuilding = force
         for index, payload in enumerate(payloads):
@@ -397,6 +448,34 @@ class LocalBuilder:
             os.chmod(target, mode & 0o555)
         if missing:
             raise MissingFiles(missing)
+
+
+def context_archive(builder: LocalBuilder, record: Mapping[str, Any]) -> bytes:
+    """A gzip tar of an image's Dockerfile and build context, for a machine to build."""
+    from strato.exception import InvalidError
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as archive:
+        dockerfile = str(record.get("dockerfile") or "").encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size, info.mode = len(dockerfile), 0o644
+        archive.addfile(info, io.BytesIO(dockerfile))
+        for path, source, sha, mode in record.get("context") or []:
+            blob = builder.blob_path(sha)
+            origin = blob if blob.is_file() else Path(source)
+            try:
+                data = origin.read_bytes()
+            except OSError:
+                data = b""
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise InvalidError(
+                    f"the image file {source or path!r} changed or disappeared since the image "
+                    f"was built: run the app again to rebuild it"
+                )
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), mode & 0o777
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _config_path() -> str:

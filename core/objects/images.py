@@ -27,6 +27,7 @@ from typing import Any
 
 import msgpack
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from sqlalchemy import Column, Float, Integer, LargeBinary, String, Table, delete, insert, select
 
 from strato._image_build import ImageBuildError
@@ -38,6 +39,7 @@ from strato.core.objects.image_builder import (
     LocalBuilder,
     LocalImage,
     MissingFiles,
+    context_archive,
     placeable,
 )
 from strato.core.schema import metadata
@@ -66,6 +68,7 @@ _CONTAINER_FIELDS = (
     "mounts",
     "python_path",
     "dockerfile",
+    "context",
     "notices",
     "message",
     "layer",
@@ -447,6 +450,17 @@ async def _get_route(image: str, request: Request) -> dict[str, Any]:
     if record is None:
         raise NotFoundError(f"no image {image!r} was built on this control plane")
     return record
+
+
+@router.get("/images/{image}/context.tar.gz")
+async def _context_route(image: str, request: Request) -> Response:
+    """The image's Dockerfile and build context, for a cloud machine's start-up script."""
+    images = service(request.app.state.plane)
+    record = images.record(image)
+    if record is None:
+        raise NotFoundError(f"no image {image!r} was built on this control plane")
+    data = await asyncio.to_thread(context_archive, LocalBuilder(images.root), record)
+    return Response(data, media_type="application/gzip")
 
 
 ROUTERS.append(router)

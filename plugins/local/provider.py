@@ -107,12 +107,16 @@ class LocalProvider:
         return notes
 
     def sandbox_command(
-        self, spec: ContainerSpec, workdir: str, module: str = "strato.runtime.worker"
+        self,
+        spec: ContainerSpec,
+        workdir: str,
+        module: str = "strato.runtime.worker",
+        argv: list[str] | None = None,
     ) -> list[str]:
-        """The command that runs ``python -m module`` for ``spec`` in a sandbox of its own:
-        the host read-only on a private root, a private ``/tmp``, ``workdir`` writable, and the
-        spec's mounts at their paths (plain ``python`` when bubblewrap is missing)."""
-        agent = [spec.python or sys.executable, "-m", module]
+        """The command that runs ``python -m module`` (or ``argv``) for ``spec`` in a sandbox
+        of its own: the host read-only on a private root, a private ``/tmp``, ``workdir``
+        writable, and the spec's mounts at their paths (unsandboxed without bubblewrap)."""
+        agent = argv or [spec.python or sys.executable, "-m", module]
         bwrap = bubblewrap_path()
         if bwrap is None:
             return agent

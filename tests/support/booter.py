@@ -17,11 +17,15 @@ from typing import Any
 from strato.plugins.hookspecs import hookimpl
 from strato.plugins.startup import startup_environment
 
+FAKEBIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakebin")
+
 
 class MachineBooter:
     """A pluggy plugin: boots a local agent for every container a cloud provider starts."""
 
-    def __init__(self, sandbox: bool = False, workdir: str | None = None) -> None:
+    def __init__(
+        self, sandbox: bool = False, workdir: str | None = None, script: bool = False
+    ) -> None:
         self.agents: dict[str, subprocess.Popen[bytes]] = {}
         self.booted: list[dict[str, Any]] = []
         #: run each agent in a sandbox of its own (the local provider's bubblewrap one), so
@@ -29,6 +33,10 @@ class MachineBooter:
         #: lands in the sandbox, not on this machine
         self.sandbox = sandbox
         self.workdir = workdir
+        #: run the start-up script itself (bash, curl, tar) with a Docker played by
+        #: ``support/fakebin/docker``: the agent then runs from the runtime archive the
+        #: script fetched from the control plane
+        self.script = script
 
     @hookimpl(wrapper=True)
     def strato_provision(self, spec: Any, provider: Any, offer: Any) -> Any:
@@ -42,12 +50,23 @@ class MachineBooter:
         env.update(startup_environment(script))
         command = [sys.executable, "-m", "strato.runtime.worker"]
         workdir = self.workdir or os.getcwd()
+        if self.script:
+            command = ["bash", "-c", script]
+            root = f"/tmp/strato-machine-{container_id}"  # private when sandboxed
+            env.update(
+                {
+                    "PATH": f"{FAKEBIN}{os.pathsep}{os.path.dirname(sys.executable)}"
+                    f"{os.pathsep}{env.get('PATH', '')}",
+                    "STRATO_MACHINE_ROOT": root,
+                    "FAKE_DOCKER_LOG": os.path.join(workdir, f"docker-{container_id}.log"),
+                }
+            )
         if self.sandbox:
             from strato.plugins.local.provider import LocalProvider
             from strato.plugins.provider import ContainerSpec
 
             spec = ContainerSpec(container_id, "", "", "", "", "", python_path=list(sys.path))
-            command = LocalProvider().sandbox_command(spec, workdir)
+            command = LocalProvider().sandbox_command(spec, workdir, argv=command)
         self.agents[container_id] = subprocess.Popen(
             command,
             cwd=workdir,

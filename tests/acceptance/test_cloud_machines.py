@@ -1,9 +1,12 @@
-"""Volumes and bucket mounts on cloud machines: the container syncs its own copy.
+"""What a cloud machine does with a function's image, volumes and bucket mounts.
 
-The machines are AWS instances on moto, each booted as a sandboxed agent with a filesystem of
-its own (so ``/data`` is the machine's, not this one's); volumes keep their files in an S3
-bucket (a second moto server) that both the control plane and the machines reach. Functions
-are nested so that they travel by value, as they must to a machine without this repository.
+The machines are AWS instances on moto. Each one runs the start-up script its provider gave
+it (bash, curl, tar; Docker played by ``support/fakebin/docker``) in a sandbox with a
+filesystem of its own (so ``/data`` is the machine's, not this one's): the script fetches the
+runtime and the image's build context from the control plane, and the agent runs from that
+runtime. Volumes keep their files in an S3 bucket (a second moto server) that both the control
+plane and the machines reach; the container syncs its own copy. Functions are nested so that
+they travel by value, as they must to a machine without this repository.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def cloud(aws_emulator, s3_emulator, monkeypatch, workdir):  # noqa: F811
         monkeypatch.setenv(key, value)
     providers = default_providers()
     providers.register(aws_emulator.provider())
-    booter = MachineBooter(sandbox=True, workdir=str(workdir))
+    booter = MachineBooter(sandbox=True, workdir=str(workdir), script=True)
     providers.pm.register(booter)
     try:
         yield {"bucket": bucket, "booter": booter}
@@ -112,17 +115,22 @@ def test_a_container_commits_at_a_normal_stop_and_the_volume_has_no_secret(cloud
         with vol.batch_upload() as batch:
             batch.put_file(io.BytesIO(b"from the client"), "seed.txt")
 
-        def touch() -> list[str]:
+        def touch() -> dict[str, Any]:
             import os
             from pathlib import Path
 
+            import strato
+
             Path("/data/late.txt").write_text("committed when the container stopped")
-            return sorted(os.listdir("/data"))
+            return {"files": sorted(os.listdir("/data")), "strato": strato.__file__}
 
         app = strato.App("cloud-exit-commit")
         f = app.function(gpu="T4", cloud="aws", volumes={"/data": vol}, timeout=120)(touch)
         with app.run():
-            assert f.remote() == ["late.txt", "seed.txt"]
+            result = f.remote()
+        assert result["files"] == ["late.txt", "seed.txt"]
+        # the machine ran the agent from the runtime its start-up script fetched
+        assert result["strato"].startswith("/tmp/strato-machine-ct-")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if "late.txt" in [e.path for e in vol.listdir("/")]:
@@ -196,3 +204,45 @@ def test_a_bucket_mount_on_a_cloud_machine_reads_and_writes_back(cloud, s3_emula
         time.sleep(0.2)
     assert s3_emulator.objects(bucket)["in/new.txt"] == b"from a cloud machine"
     assert "nope.txt" not in str(s3_emulator.objects(bucket))
+
+
+def test_a_cloud_machine_gets_the_image_build_context_from_the_control_plane(cloud, workdir):
+    (workdir / "settings.toml").write_text("answer = 42\n")
+
+    def bake() -> None:
+        from pathlib import Path
+
+        Path("/tmp/baked.txt").write_text("baked")
+
+    image = (
+        strato.Image.debian_slim()
+        .add_local_file(workdir / "settings.toml", "/app/settings.toml", copy=True)
+        .env({"STAGE": "cloud"})
+        .run_function(bake)
+    )
+
+    def context() -> dict[str, Any]:
+        import os
+
+        root = os.path.join(os.environ["STRATO_MACHINE_ROOT"], "image")
+        files = {}
+        for folder, _dirs, names in os.walk(root):
+            for name in names:
+                path = os.path.join(folder, name)
+                files[os.path.relpath(path, root)] = open(path, "rb").read()
+        return files
+
+    app = strato.App("cloud-image-context")
+    f = app.function(gpu="T4", cloud="aws", image=image, timeout=120)(context)
+    with app.run():
+        files = f.remote()
+    dockerfile = files.pop("Dockerfile").decode()
+    assert dockerfile == image.dockerfile()
+    assert "ENV STAGE=cloud" in dockerfile or 'ENV STAGE="cloud"' in dockerfile
+    copied = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    local = [c for c in copied if not c.startswith("--from")]
+    assert len(local) == 2
+    for source in local:  # a file of the context, or a folder of it
+        assert source in files or any(f.startswith(source) for f in files), (source, files)
+    assert files[next(s for s in local if s.endswith("settings.toml"))] == b"answer = 42\n"
+    assert any(name.endswith("payload.pkl") for name in files)  # run_function's call
