@@ -10,8 +10,9 @@ directories are zero-byte ``dir/`` objects when ``dir_markers`` is on.
 Credentials are a secret's values, by these names (``open_store`` passes them through):
 
 - ``SERVICE_ACCOUNT_JSON``: the text of a service-account JSON key (the name Modal gives the
-  secrets of its GCP integration); any credential JSON google-auth reads (authorized user,
-  workload identity federation) works too;
+  secrets of its GCP integration), or of an authorized user's credentials (``gcloud auth
+  application-default login``); other kinds (external accounts, which can make google-auth
+  fetch URLs or run commands) are refused;
 - ``GOOGLE_APPLICATION_CREDENTIALS``: the path of such a file on the machine.
 
 With neither, the SDK's own chain applies (``google.auth.default()``: the
@@ -56,43 +57,60 @@ _CREDENTIAL_HINT = (
 )
 
 
-def gcs_error(error: BaseException, bucket: str, action: str) -> Exception:
+def gcs_error(error: BaseException, bucket: str, action: str, anonymous: bool = False) -> Exception:
     """A Strato exception for an error of the GCS SDK, naming the bucket and never the
-    credentials."""
-    from google.api_core import exceptions as api_exceptions
+    credentials (``anonymous``: the client had none, which the message then says)."""
     from google.api_core.exceptions import RetryError
     from google.auth import exceptions as auth_exceptions
 
     if isinstance(error, RetryError) and error.cause is not None:
         error = error.cause
     status = _status(error)
-    if status in (401, 403):
-        reason = getattr(error, "reason", None) or status
+    refused = status in (401, 403) or (
+        isinstance(error, auth_exceptions.GoogleAuthError)
+        and not isinstance(error, auth_exceptions.TransportError)
+        and not getattr(error, "retryable", False)
+    )
+    if refused:
+        if status is not None:
+            detail = f"HTTP {status} {_reason(error) or ''}".rstrip()
+        elif isinstance(error, auth_exceptions.RefreshError) and error.args:
+            # the token endpoint's own words ("invalid_grant: Invalid JWT Signature.")
+            detail = f"no token: {str(error.args[0])[:200]}"
+        else:
+            detail = type(error).__name__
+        if anonymous:
+            return CredentialsError(
+                f"bucket {bucket!r}: anonymous access was refused while trying to {action} "
+                f"({detail}); give the store a secret with SERVICE_ACCOUNT_JSON or "
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                provider="gcs",
+                code=status,
+            )
         return CredentialsError(
             f"bucket {bucket!r}: the credentials were refused while trying to {action} "
-            f"(HTTP {status}, {reason}); {_CREDENTIAL_HINT}",
+            f"({detail}); {_CREDENTIAL_HINT}",
             provider="gcs",
             code=status,
         )
     if status == 404:
-        message = getattr(error, "message", "") or "not found"
-        return NotFoundError(f"bucket {bucket!r}: not found while trying to {action} ({message})")
+        return NotFoundError(
+            f"bucket {bucket!r}: not found while trying to {action} "
+            f"({_message(error) or 'not found'})"
+        )
     if isinstance(error, auth_exceptions.GoogleAuthError):
-        if isinstance(error, auth_exceptions.TransportError) or getattr(error, "retryable", False):
-            return ProviderUnavailableError(
-                f"bucket {bucket!r}: could not get a token to {action} ({type(error).__name__})",
-                provider="gcs",
-            )
-        return CredentialsError(
-            f"bucket {bucket!r}: the credentials were refused while trying to {action} "
-            f"({type(error).__name__}); {_CREDENTIAL_HINT}",
+        return ProviderUnavailableError(
+            f"bucket {bucket!r}: could not get a token to {action} ({type(error).__name__})",
             provider="gcs",
         )
-    if isinstance(error, api_exceptions.GoogleAPICallError) or status is not None:
+    if status is not None:
+        message = _message(error)
         return ProviderUnavailableError(
-            f"bucket {bucket!r}: could not {action} (HTTP {status})",
+            f"bucket {bucket!r}: could not {action} (HTTP {status}"
+            + (f": {message})" if message else ")"),
             provider="gcs",
             code=status,
+            retryable=status in (408, 429) or status >= 500,
         )
     return ProviderUnavailableError(
         f"bucket {bucket!r}: could not {action}: {type(error).__name__}: {error}", provider="gcs"
@@ -109,6 +127,24 @@ def _status(error: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def _first_error(error: BaseException) -> dict[str, Any]:
+    """The first entry of a GCS error body's ``errors`` list."""
+    errors = getattr(error, "errors", None)
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return errors[0]
+    return {}
+
+
+def _reason(error: BaseException) -> str:
+    """GCS's reason for an error (``forbidden``, ``required``, ``authError``...)."""
+    return str(_first_error(error).get("reason") or "")
+
+
+def _message(error: BaseException) -> str:
+    """GCS's message for an error, without the request line the SDK puts before it."""
+    return str(_first_error(error).get("message") or "")[:300]
+
+
 def load_credentials(
     values: dict[str, str] | None, bucket: str, anonymous: bool = False
 ) -> tuple[Any, str | None]:
@@ -120,40 +156,69 @@ def load_credentials(
     values = values or {}
     text = values.get("SERVICE_ACCOUNT_JSON")
     path = values.get("GOOGLE_APPLICATION_CREDENTIALS")
-    source = (
-        "SERVICE_ACCOUNT_JSON"
-        if text
-        else "GOOGLE_APPLICATION_CREDENTIALS"
-        if path
-        else "the default credentials"
-    )
-    try:
-        if text:
-            try:
-                info = json.loads(text)
-            except ValueError:
-                info = None
-            if not isinstance(info, dict):
-                raise CredentialsError(
-                    f"bucket {bucket!r}: the secret's SERVICE_ACCOUNT_JSON is not a JSON key",
-                    provider="gcs",
-                )
-            credentials, project = google.auth.load_credentials_from_dict(info, scopes=SCOPES)
-        elif path:
-            credentials, project = google.auth.load_credentials_from_file(path, scopes=SCOPES)
-        elif anonymous:
+    if not text and not path:
+        if anonymous:
             return AnonymousCredentials(), None
-        else:
+        try:
             credentials, project = google.auth.default(scopes=SCOPES)
-    except Error:
-        raise
-    except Exception as exc:  # noqa: BLE001 - google-auth's errors become Strato's
+        except Exception as exc:  # noqa: BLE001 - google-auth's errors become Strato's
+            raise CredentialsError(
+                f"bucket {bucket!r}: no Google Cloud credentials ({type(exc).__name__}); set "
+                "SERVICE_ACCOUNT_JSON or GOOGLE_APPLICATION_CREDENTIALS in a secret, or run "
+                "where application-default credentials exist",
+                provider="gcs",
+            ) from None
+        return credentials, project
+    name = "SERVICE_ACCOUNT_JSON" if text else "GOOGLE_APPLICATION_CREDENTIALS"
+    if not text:
+        try:
+            text = Path(str(path)).read_text()
+        except OSError as exc:
+            raise CredentialsError(
+                f"bucket {bucket!r}: cannot read the key file that GOOGLE_APPLICATION_CREDENTIALS "
+                f"names ({exc.strerror or type(exc).__name__})",
+                provider="gcs",
+            ) from None
+    return _credentials_from_json(text, name, bucket)
+
+
+def _credentials_from_json(text: str, name: str, bucket: str) -> tuple[Any, str | None]:
+    """Credentials from a service-account key or an authorized user's JSON (other kinds, such
+    as external accounts, could make google-auth fetch URLs or run commands: refused)."""
+    try:
+        info = json.loads(text)
+    except ValueError:
+        info = None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind not in ("service_account", "authorized_user"):
+        found = f"of type {kind!r}" if isinstance(kind, str) else "not a JSON key"
         raise CredentialsError(
-            f"bucket {bucket!r}: could not load Google Cloud credentials from {source} "
+            f"bucket {bucket!r}: the secret's {name} is {found}; use a service account's JSON "
+            "key (or an authorized user's)",
+            provider="gcs",
+        )
+    assert isinstance(info, dict)
+    try:
+        if kind == "service_account":
+            from google.oauth2 import service_account
+
+            credentials: Any = service_account.Credentials.from_service_account_info(
+                info, scopes=SCOPES
+            )
+        else:
+            from google.oauth2 import credentials as user_credentials
+
+            credentials = user_credentials.Credentials.from_authorized_user_info(
+                info, scopes=SCOPES
+            )
+    except Exception as exc:  # noqa: BLE001 - a malformed key; its text is never quoted
+        raise CredentialsError(
+            f"bucket {bucket!r}: the secret's {name} is not a valid {kind} key "
             f"({type(exc).__name__})",
             provider="gcs",
         ) from None
-    return credentials, project
+    project = info.get("project_id") or info.get("quota_project_id")
+    return credentials, str(project) if project else None
 
 
 class GCSBackend:
@@ -162,9 +227,9 @@ class GCSBackend:
     ``credentials`` are a secret's values (see the module's docstring), ``endpoint`` replaces
     ``https://storage.googleapis.com`` (an emulator), ``project`` is the project the client
     bills where a call needs one (default: the credentials' own). ``dir_markers`` keeps empty
-    directories as zero-byte ``dir/`` objects (volumes need them; bucket mounts, like
-    Cloud Storage FUSE without implicit directories, show directories only while they hold
-    files).
+    directories as zero-byte ``dir/`` objects (volumes need them; bucket mounts show
+    directories only while they hold files, as Cloud Storage FUSE does with implicit
+    directories).
     """
 
     name = "gcs"
@@ -194,12 +259,14 @@ class GCSBackend:
             endpoint = endpoint.rstrip("/")
         self.endpoint = endpoint
         try:
+            from google.auth.credentials import AnonymousCredentials
             from google.cloud import storage
         except ImportError:  # pragma: no cover - the SDK ships with the gcp extra
             raise InvalidError(
                 "Google Cloud Storage needs google-cloud-storage: pip install 'strato[gcp]'"
             ) from None
         creds, key_project = load_credentials(credentials, bucket, anonymous=endpoint is not None)
+        self.anonymous = isinstance(creds, AnonymousCredentials)
         options = {"api_endpoint": endpoint} if endpoint else None
         with self._errors("connect to Google Cloud Storage"):
             self.client = storage.Client(
@@ -216,7 +283,7 @@ class GCSBackend:
         except Error:
             raise
         except Exception as exc:  # noqa: BLE001 - the SDK's errors become Strato's
-            raise gcs_error(exc, self.bucket, action) from None
+            raise gcs_error(exc, self.bucket, action, anonymous=self.anonymous) from None
 
     def _key(self, path: str) -> str:
         return self.prefix + path

@@ -89,9 +89,9 @@ def test_a_map_on_cloud_machines_writes_a_volume_another_function_reads(cloud):
         write = app.function(gpu="T4", cloud="aws", volumes={"/data": vol}, timeout=120)(
             writer_factory("cloud-map-volume")
         )
-        read = app.function(
-            gpu="T4", cloud="aws", volumes={"/data": vol.read_only()}, timeout=120
-        )(reader_factory())
+        read = app.function(gpu="T4", cloud="aws", volumes={"/data": vol.read_only()}, timeout=120)(
+            reader_factory()
+        )
         with app.run():
             containers = list(write.map(range(4)))
             result = read.remote()
@@ -100,9 +100,7 @@ def test_a_map_on_cloud_machines_writes_a_volume_another_function_reads(cloud):
         assert result["texts"] == [f"part {i}" for i in range(4)]
         assert result["wrote"] in ("EROFS", "EACCES")  # a read-only bind, or no write bits
         # the files are in the volume, for the client too
-        assert sorted(e.path for e in vol.listdir("parts")) == [
-            f"parts/{i}.txt" for i in range(4)
-        ]
+        assert sorted(e.path for e in vol.listdir("parts")) == [f"parts/{i}.txt" for i in range(4)]
         assert b"".join(vol.read_file("parts/2.txt")) == b"part 2"
         assert len(cloud["booter"].booted) >= 2  # the writers and the reader: machines apart
     finally:

@@ -14,7 +14,8 @@ the account URL is ``http://127.0.0.1:<port>/<account>``. Served:
   Get Blob (whole or ``x-ms-range``/``Range``: 206 with ``Content-Range``, 416 ``InvalidRange``
   past the end, empty blobs included), Get Blob Properties (``HEAD``), Delete Blob, and Copy
   Blob (``x-ms-copy-source``, a blob of this account; it completes at once:
-  ``x-ms-copy-status: success``);
+  ``x-ms-copy-status: success``, or, while :attr:`AzureBlobEmulator.pending_copy_reads` is
+  set, answers ``pending`` and reports the copy pending for that many Get Blob Properties);
 - conditional headers ``If-Match`` / ``If-None-Match`` on blobs (``ConditionNotMet`` 412,
   ``BlobAlreadyExists`` 409, 304 for reads).
 
@@ -54,6 +55,7 @@ a ``with``)::
     emulator.objects(container)    # {name: bytes} of every blob in it
     emulator.operations            # the operations served, in order ("PutBlob", "PutBlock"...)
     emulator.max_results           # the most entries a List Blobs page holds (default 5000)
+    emulator.pending_copy_reads    # 0; N: a copy looks pending to the next N property reads
 
 Pytest: ``from support.azure_blob_emulator import azure_blob_emulator  # noqa: F401`` where it
 is used (one server per test module).
@@ -72,7 +74,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -159,6 +161,8 @@ class Blob:
     content_type: str = "application/octet-stream"
     blocks: list[tuple[str, bytes]] = field(default_factory=list)
     copy: dict[str, str] = field(default_factory=dict)
+    #: Get Blob Properties calls that still see its copy as pending
+    copy_pending_reads: int = 0
 
 
 @dataclass
@@ -191,6 +195,10 @@ def _unquote_etag(value: str) -> str:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"')
+
+
+def _iso_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _header_sort_key(name: str) -> tuple[str, str]:
@@ -230,6 +238,7 @@ class AzureBlobEmulator:
         self.account = account
         self.key = key or base64.b64encode(uuid.uuid4().bytes * 4).decode()
         self.max_results = 5000
+        self.pending_copy_reads = 0
         self.containers: dict[str, Container] = {}
         self.operations: list[str] = []
         self._lock = threading.RLock()
@@ -319,7 +328,7 @@ class AzureBlobEmulator:
         key: str | None = None,
     ) -> str:
         """An account SAS for the blob service (signed with ``key``, the account's by default)."""
-        end = expiry or datetime.now(timezone.utc) + timedelta(hours=1)
+        end = expiry or datetime.now(UTC) + timedelta(hours=1)
         fields = {
             "sv": "2024-08-04",
             "ss": "b",
@@ -397,7 +406,7 @@ class AzureBlobEmulator:
 
     def _error(self, method: str, error: BlobError) -> Response:
         request_id = str(uuid.uuid4())
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
         message = f"{_MESSAGES.get(error.code, error.code)}\nRequestId:{request_id}\nTime:{now}"
         extra = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in error.details.items())
         body = (
@@ -410,7 +419,8 @@ class AzureBlobEmulator:
             "Content-Type": "application/xml",
             **error.headers,
         }
-        return Response(error.status, b"" if method == "HEAD" else body, headers)
+        empty = method == "HEAD" or error.status == 304
+        return Response(error.status, b"" if empty else body, headers)
 
     # -- authentication -------------------------------------------------------------------------
     @staticmethod
@@ -458,7 +468,7 @@ class AzureBlobEmulator:
             when = email.utils.parsedate_to_datetime(stamp)
         except (TypeError, ValueError):
             when = None
-        if when is None or abs(datetime.now(timezone.utc) - when) > _CLOCK_SKEW:
+        if when is None or abs(datetime.now(UTC) - when) > _CLOCK_SKEW:
             detail = f"Request date header too old: '{stamp}'"
             raise BlobError(403, "AuthenticationFailed", {"AuthenticationErrorDetail": detail})
 
@@ -495,22 +505,22 @@ class AzureBlobEmulator:
             + canonical_query
         )
 
-    @staticmethod
-    def _account_sas_string(fields: dict[str, str]) -> str:
+    def _account_sas_string(self, fields: dict[str, str]) -> str:
+        """The documented string-to-sign of an account SAS."""
         names = ["sp", "ss", "srt", "st", "se", "sip", "spr", "sv"]
         if fields.get("sv", "") >= "2020-12-06":
             names.append("ses")
-        return ACCOUNT_PLACEHOLDER + "".join(fields.get(n, "") + "\n" for n in names)
+        return self.account + "\n" + "".join(fields.get(n, "") + "\n" for n in names)
 
     def _check_sas(self, query: dict[str, str], operation: str) -> None:
-        text = self._account_sas_string(query).replace(ACCOUNT_PLACEHOLDER, self.account + "\n")
+        text = self._account_sas_string(query)
         if "sr" in query or not hmac.compare_digest(query["sig"], self._sign(self.key, text)):
             detail = f"Signature did not match. String to sign used was {text}"
             raise BlobError(403, "AuthenticationFailed", {"AuthenticationErrorDetail": detail})
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
-            start = datetime.fromisoformat(query["st"].replace("Z", "+00:00")) if "st" in query else None
-            expiry = datetime.fromisoformat(query.get("se", "").replace("Z", "+00:00"))
+            start = _iso_time(query["st"]) if "st" in query else None
+            expiry = _iso_time(query.get("se", ""))
         except ValueError:
             start, expiry = None, now
         if (start is not None and now < start) or now >= expiry:
@@ -610,10 +620,10 @@ class AzureBlobEmulator:
         if_none_match = headers.get("if-none-match")
         reading = operation in ("GetBlob", "GetBlobProperties")
         if if_match is not None:
+            if current is None and (reading or operation == "DeleteBlob"):
+                raise BlobError(404, "BlobNotFound")
             if current is None:
-                raise BlobError(404, "BlobNotFound") if reading or operation == "DeleteBlob" else (
-                    BlobError(412, "ConditionNotMet")
-                )
+                raise BlobError(412, "ConditionNotMet")
             wanted = {_unquote_etag(tag) for tag in if_match.split(",")}
             if "*" not in wanted and current.etag not in wanted:
                 raise BlobError(412, "ConditionNotMet")
@@ -657,14 +667,14 @@ class AzureBlobEmulator:
         try:
             raw = base64.b64decode(block_id, validate=True)
         except binascii.Error:
-            raise BlobError(400, "InvalidQueryParameterValue", {"QueryParameterName": "blockid"})
+            raise BlobError(
+                400, "InvalidQueryParameterValue", {"QueryParameterName": "blockid"}
+            ) from None
         if not raw or len(raw) > 64:
             raise BlobError(400, "InvalidQueryParameterValue", {"QueryParameterName": "blockid"})
         return block_id
 
-    def _put_block(
-        self, box: Container, name: str, query: dict[str, str], body: bytes
-    ) -> Response:
+    def _put_block(self, box: Container, name: str, query: dict[str, str], body: bytes) -> Response:
         block_id = self._block_id(query)
         pending = box.uncommitted.setdefault(name, {})
         if pending and len(next(iter(pending))) != len(block_id):
@@ -722,22 +732,23 @@ class AzureBlobEmulator:
         if source is None:
             raise BlobError(404, "CannotVerifyCopySource")
         copy_id = str(uuid.uuid4())
-        done = _http_date(time.time())
         copy = {
             "x-ms-copy-id": copy_id,
             "x-ms-copy-source": source_url.split("?", 1)[0],
             "x-ms-copy-status": "success",
             "x-ms-copy-progress": f"{len(source.data)}/{len(source.data)}",
-            "x-ms-copy-completion-time": done,
+            "x-ms-copy-completion-time": _http_date(time.time()),
         }
         written = self._write(
             box, name, current, source.data, source.content_type, list(source.blocks), copy
         )
+        target = box.blobs[name]
+        target.copy_pending_reads = self.pending_copy_reads
         written.status = 202
         written.headers = {
-            **self._stamp(box.blobs[name].etag, box.blobs[name].modified),
+            **self._stamp(target.etag, target.modified),
             "x-ms-copy-id": copy_id,
-            "x-ms-copy-status": "success",
+            "x-ms-copy-status": "pending" if target.copy_pending_reads else "success",
         }
         return written
 
@@ -761,6 +772,11 @@ class AzureBlobEmulator:
         properties = self._properties(blob)
         size = len(blob.data)
         if operation == "GetBlobProperties":
+            if blob.copy_pending_reads:
+                blob.copy_pending_reads -= 1
+                properties["x-ms-copy-status"] = "pending"
+                properties["x-ms-copy-progress"] = f"0/{size}"
+                del properties["x-ms-copy-completion-time"]
             return Response(200, headers={**properties, "Content-Length": str(size)})
         spec = headers.get("x-ms-range") or headers.get("range")
         if not spec:
@@ -854,10 +870,6 @@ class AzureBlobEmulator:
             if common not in seen:
                 seen.add(common)
                 yield "prefix", common, name
-
-
-#: stands for "<account>\n" in the account SAS string-to-sign until the account is known
-ACCOUNT_PLACEHOLDER = "\0account\0"
 
 
 class _Server(ThreadingHTTPServer):

@@ -42,6 +42,7 @@ API (``emulator`` is a :class:`GCSEmulator`, from the ``gcs_emulator`` fixture o
     emulator.objects(bucket)               # {name: bytes} of every object in it
     emulator.generation(bucket, name)      # an object's live generation
     emulator.forbid(bucket)                # the service account loses access to it
+    emulator.page_limit = 5                # shorter list pages (GCS: 1000)
     emulator.requests                      # (method, path, query) of every request
 
 Point the SDK at it with ``storage.Client(client_options={"api_endpoint": emulator.endpoint},
@@ -75,6 +76,8 @@ PROJECT_NUMBER = "123456789012"
 CLIENT_EMAIL = f"strato-volumes@{PROJECT}.iam.gserviceaccount.com"
 TOKEN_TTL_S = 3600
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: the audience google-auth puts in its assertions, whatever the key's ``token_uri``
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 Response = tuple[int, dict[str, str], bytes]
 
@@ -229,6 +232,8 @@ class GCSEmulator:
         self._keys: dict[str, list[Any]] = {}  # client_email -> trusted public keys
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (email, expiry)
         self._last_generation = 0
+        #: the most entries (objects and prefixes) a list page holds; GCS's is 1000
+        self.page_limit = 1000
         #: every request as (method, path, query), in order
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self._server: ThreadingHTTPServer | None = None
@@ -399,7 +404,7 @@ class GCSEmulator:
             return _oauth_error("invalid_grant", "Invalid grant: account not found")
         if not _verified(keys, f"{header_b64}.{payload_b64}".encode(), signature):
             return _oauth_error("invalid_grant", "Invalid JWT Signature.")
-        if claims.get("aud") != f"{self.endpoint}/token":
+        if claims.get("aud") not in (GOOGLE_TOKEN_URI, f"{self.endpoint}/token"):
             return _oauth_error("invalid_grant", "Invalid JWT: Failed audience check.")
         if not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0) + 300):
             return _oauth_error(
@@ -411,9 +416,7 @@ class GCSEmulator:
         with self._lock:
             self._tokens[token] = (str(email), now + TOKEN_TTL_S)
         body_out = {"access_token": token, "expires_in": TOKEN_TTL_S, "token_type": "Bearer"}
-        return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(
-            body_out
-        ).encode()
+        return _json(body_out)
 
     def _caller(self, authorization: str | None) -> _Caller:
         if not authorization:
@@ -444,9 +447,7 @@ class GCSEmulator:
         return bucket
 
     # -- requests --------------------------------------------------------------------------------
-    def handle(
-        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
-    ) -> Response:
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
         url = urlsplit(raw_path)
         query = parse_qs(url.query, keep_blank_values=True)
         with self._lock:
@@ -537,7 +538,7 @@ class GCSEmulator:
             max_results = int(_one(query, "maxResults") or 1000)
         except ValueError:
             raise ApiError(400, "Invalid argument: maxResults", "invalid") from None
-        max_results = max(1, min(max_results, 1000))
+        max_results = max(1, min(max_results, self.page_limit))
         after = _b64url_decode(_one(query, "pageToken") or "").decode() or None
         entries: list[tuple[str, _Object | None]] = []  # (name or prefix, object or None)
         seen: set[str] = set()
@@ -702,9 +703,9 @@ class GCSEmulator:
         if session is None or session.bucket != bucket_name:
             raise ApiError(404, "No such upload session.", "notFound")
         bucket = self._authorize(caller, bucket_name, "storage.objects.create")
-        span, _, total_text = (headers.get("content-range") or "bytes */*").removeprefix(
-            "bytes "
-        ).partition("/")
+        span, _, total_text = (
+            (headers.get("content-range") or "bytes */*").removeprefix("bytes ").partition("/")
+        )
         total = None if total_text in ("", "*") else int(total_text)
         if span != "*":
             first_text, _, last_text = span.partition("-")
@@ -877,6 +878,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # headers and body go out in two writes: without this, each response waits for the
+        # client's delayed ACK (tens of milliseconds a request)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.emulator._lock:
             self.emulator._connections.add(self.connection)
 

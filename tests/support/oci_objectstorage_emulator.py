@@ -30,10 +30,11 @@ UploadPart (which OCI lets clients sign without their body), must also sign
 digest. An unknown key id, a bad signature or a missing header answers 401 ``NotAuthenticated``
 with OCI's JSON error body.
 
-Errors use OCI's status codes and codes: 404 ``BucketNotFound`` and ``ObjectNotFound``, 412
-``IfMatchFailed``, 416 ``InvalidRange``, 400 ``InvalidParameter`` / ``MissingParameter``, 404
-``NoSuchUpload``. The messages of 401, 404 ``BucketNotFound`` and ``ObjectNotFound`` are OCI's;
-the others are the emulator's own wording.
+Errors answer with OCI's JSON body ``{"code": ..., "message": ...}``. 401
+``NotAuthenticated``, 404 ``BucketNotFound`` and ``ObjectNotFound`` and 412 ``IfMatchFailed``
+are OCI's codes (the first three with OCI's messages); the rarer answers (416 ``InvalidRange``,
+400 ``InvalidParameter`` / ``MissingParameter``, 404 ``NoSuchUpload``, 412
+``IfNoneMatchFailed``) use the emulator's own codes and wording.
 
 API (``emulator`` is an :class:`OCIObjectStorageEmulator`, from the ``oci_storage_emulator``
 fixture or a ``with``)::
@@ -46,6 +47,7 @@ fixture or a ``with``)::
     emulator.objects(bucket)    # {name: bytes} of every object in it
     emulator.uploads(bucket)    # object names of multipart uploads not committed or aborted
     emulator.fail_copies = True # copy work requests end FAILED (a server-side copy refused)
+    emulator.page_size = 2      # smaller ListObjects pages, to see paging
     emulator.requests           # (method, path) of every request, in order
 
 Pytest: ``from support.oci_objectstorage_emulator import oci_storage_emulator  # noqa: F401``
@@ -155,7 +157,9 @@ class _ApiError(Exception):
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Reply:
     return _Reply(
-        status, json.dumps(payload).encode(), {"content-type": "application/json", **(headers or {})}
+        status,
+        json.dumps(payload).encode(),
+        {"content-type": "application/json", **(headers or {})},
     )
 
 
@@ -170,6 +174,8 @@ class OCIObjectStorageEmulator:
         self.copy_delay_s = copy_delay_s
         #: copy work requests end FAILED instead of COMPLETED
         self.fail_copies = False
+        #: the most objects and prefixes one ListObjects page holds (OCI's limit: 1000)
+        self.page_size = LIST_LIMIT
         #: (method, path) of every request that reached the emulator
         self.requests: list[tuple[str, str]] = []
         self._buckets: dict[str, dict[str, _Object]] = {}
@@ -224,8 +230,7 @@ class OCIObjectStorageEmulator:
     def endpoint(self) -> str:
         """The service endpoint to give the SDK (``service_endpoint``)."""
         assert self._server is not None, "start() the emulator first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- credentials ---------------------------------------------------------------------------
     @property
@@ -390,9 +395,7 @@ class OCIObjectStorageEmulator:
             current = objects.get(name)
             if method == "PUT":
                 if headers.get("if-none-match") == "*" and current is not None:
-                    raise _ApiError(
-                        409, "IfNoneMatchFailed", f"The object '{name}' already exists"
-                    )
+                    raise _ApiError(412, "IfNoneMatchFailed", f"The object '{name}' already exists")
                 self._check_if_match(if_match, current, bucket, name)
                 content_md5 = headers.get("content-md5")
                 if content_md5 and content_md5 != _md5_b64(body):
@@ -476,7 +479,7 @@ class OCIObjectStorageEmulator:
         if delimiter not in (None, "/"):
             raise _ApiError(400, "InvalidParameter", "Only '/' is supported as a delimiter")
         fields = {f.strip().lower() for f in query.get("fields", "name").split(",")}
-        limit = max(1, min(LIST_LIMIT, int(query.get("limit") or LIST_LIMIT)))
+        limit = max(1, min(self.page_size, int(query.get("limit") or self.page_size)))
         with self._lock:
             names = sorted(n for n in objects if n.startswith(prefix))
             snapshot = {n: objects[n] for n in names}
@@ -752,11 +755,14 @@ class OCIObjectStorageEmulator:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without this, the body waits for the client's
+    # delayed ACK of the headers (40 ms a response)
+    disable_nagle_algorithm = True
     emulator: OCIObjectStorageEmulator
 
     def _body(self) -> bytes:
         if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
