@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import posixpath
@@ -93,7 +94,13 @@ def volume_backend(volume_id: str) -> StorageBackend:
     if store is None:
         return LocalBackend(volume_root(volume_id))
     endpoint = os.environ.get("STRATO_VOLUME_STORE_ENDPOINT") or None
-    return open_store(store.child(volume_id), endpoint=endpoint)
+    return _open_store(store.child(volume_id), endpoint)
+
+
+@functools.lru_cache(maxsize=256)
+def _open_store(location: StoreLocation, endpoint: str | None) -> StorageBackend:
+    """One backend (and SDK client, with its connections and tokens) per volume, reused."""
+    return open_store(location, endpoint=endpoint)
 
 
 def _require(plane: Any, volume_id: Any) -> str:
@@ -474,13 +481,17 @@ def _remote_store(plane: Any, ref: dict[str, Any]) -> dict[str, Any]:
             "gs://bucket/prefix, az://account/container/prefix or oci://bucket@namespace/prefix "
             "on the control plane"
         )
+    credentials = store_credentials(plane)
+    if credentials is None and store.scheme == "oci":
+        # the SDK has no default chain that finds an instance's identity by itself
+        credentials = {"OCI_CLI_AUTH": "instance_principal"}
     return {
         "id": ref["volume_id"],
         "name": ref.get("name"),
         "read_only": bool(ref.get("read_only")),
         "store": store.child(ref["volume_id"]).url(),
         "endpoint": os.environ.get("STRATO_VOLUME_STORE_ENDPOINT") or None,
-        "credentials": store_credentials(plane),
+        "credentials": credentials,
     }
 
 

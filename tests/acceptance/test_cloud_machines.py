@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 from support.aws_emulator import aws_emulator  # noqa: F401
+from support.azure_blob_emulator import azure_blob_emulator  # noqa: F401
 from support.booter import MachineBooter
+from support.gcs_emulator import gcs_emulator  # noqa: F401
+from support.oci_objectstorage_emulator import oci_storage_emulator  # noqa: F401
 from support.s3_emulator import s3_emulator  # noqa: F401
 
 import strato
@@ -244,3 +247,75 @@ def test_a_cloud_machine_gets_the_image_build_context_from_the_control_plane(clo
         assert source in files or any(f.startswith(source) for f in files), (source, files)
     assert files[next(s for s in local if s.endswith("settings.toml"))] == b"answer = 42\n"
     assert any(name.endswith("payload.pkl") for name in files)  # run_function's call
+
+
+def _store(kind: str, request: Any) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    """A fresh volume store of ``kind`` on its emulator: (URL, endpoint, the values that
+    reach it, what the control plane's environment needs)."""
+    if kind == "s3":
+        emulator = request.getfixturevalue("s3_emulator")
+        creds = emulator.credentials
+        return f"s3://{emulator.bucket()}/vols", emulator.endpoint_url, creds, creds
+    if kind == "gs":
+        emulator = request.getfixturevalue("gcs_emulator")
+        # the plane reads it anonymously (an endpoint and no key); machines use the key
+        return (
+            f"gs://{emulator.bucket(anonymous=True)}/vols",
+            emulator.endpoint,
+            (emulator.credentials),
+            {},
+        )
+    if kind == "az":
+        emulator = request.getfixturevalue("azure_blob_emulator")
+        url = f"az://{emulator.account}/{emulator.container()}/vols"
+        return url, emulator.endpoint, emulator.credentials, emulator.credentials
+    emulator = request.getfixturevalue("oci_storage_emulator")
+    url = f"oci://{emulator.bucket()}@{emulator.namespace}/vols"
+    return url, emulator.endpoint, emulator.credentials, emulator.credentials
+
+
+@pytest.mark.parametrize("kind", ["s3", "gs", "az", "oci"])
+def test_a_cloud_machine_syncs_a_volume_kept_in_each_bucket_store(
+    cloud, kind, request, monkeypatch
+):
+    url, endpoint, machine_values, plane_env = _store(kind, request)
+    monkeypatch.setenv("STRATO_VOLUME_STORE", url)
+    monkeypatch.setenv("STRATO_VOLUME_STORE_ENDPOINT", endpoint)
+    for key, value in plane_env.items():
+        monkeypatch.setenv(key, value)
+    secret_name = f"volume-store-{kind}"
+    strato.Secret.objects.create(secret_name, machine_values, allow_existing=True)
+    monkeypatch.setenv("STRATO_VOLUME_STORE_SECRET", secret_name)
+    vol = strato.Volume.from_name(f"cloud-store-{kind}", create_if_missing=True)
+    try:
+        with vol.batch_upload() as batch:
+            batch.put_file(io.BytesIO(b"seeded by the client"), "in/seed.txt")
+
+        def roundtrip() -> dict[str, Any]:
+            import os
+            from pathlib import Path
+
+            seed = Path("/data/in/seed.txt").read_text()
+            Path("/data/out.txt").write_text(
+                f"{seed}, read on {os.environ['MODAL_CLOUD_PROVIDER']}"
+            )
+            return {"seed": seed}
+
+        app = strato.App(f"cloud-store-{kind}")
+        f = app.function(gpu="T4", cloud="aws", volumes={"/data": vol}, timeout=120)(roundtrip)
+        with app.run():
+            result = f.remote()
+        assert result["seed"] == "seeded by the client"
+        for booted in cloud["booter"].booted:  # the store's key reached the machine unwritten
+            script = booted["handle"].data["startup_script"]
+            secret = [
+                v for k, v in machine_values.items() if "SECRET" in k or "KEY" in k or "JSON" in k
+            ]
+            assert secret and all(value not in script for value in secret)
+        deadline = time.monotonic() + 20
+        while "out.txt" not in [e.path for e in vol.listdir("/")]:
+            assert time.monotonic() < deadline, "the container's change was never committed"
+            time.sleep(0.2)
+        assert b"".join(vol.read_file("out.txt")) == b"seeded by the client, read on aws"
+    finally:
+        strato.Volume.objects.delete(f"cloud-store-{kind}")
