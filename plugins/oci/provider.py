@@ -4,9 +4,12 @@
 another while the answer is "Out of host capacity.", with the start-up script as the
 instance's ``user_data`` and ``strato-app``/``strato-function``/``strato-container`` freeform
 tags; a spot request launches a preemptible instance (OCI offers preemptible capacity on VM
-shapes only). It then waits, for at most ``launch_wait_s``, for the instance to leave
-PROVISIONING: a launch that OCI accepts and then fails for want of capacity ends as a
-terminated instance whose work request says why, and that too moves on to the next domain.
+shapes only). A Flex shape is launched at the offer's size: the catalog names it as SkyPilot's
+catalog does (``VM.Standard.E4.Flex$_2_8``: 2 vCPUs, 8 GB) and the launch asks for the row's
+vCPUs / 2 OCPUs (an x86 OCPU is 2 vCPUs) and its memory. It then waits, for at most
+``launch_wait_s``, for the instance to leave PROVISIONING: a launch that OCI accepts and then
+fails for want of capacity ends as a terminated instance whose work request says why, and that
+too moves on to the next domain.
 An instance still provisioning after the wait is returned as is (bare-metal GPU shapes take
 many minutes): ``status`` reports it PENDING until it runs.
 
@@ -84,6 +87,29 @@ def _oci_regions() -> tuple[str, ...]:
         return tuple(r.name for r in all_regions() if r.provider == PROVIDER)
     except Exception:  # noqa: BLE001 - a broken region table must not stop the plugin loading
         return ()
+
+
+def flex_shape(offer: Any) -> tuple[str, tuple[float, float] | None]:
+    """The OCI shape of a catalog offer and, for a Flex shape, its (OCPUs, memory in GB).
+
+    ``VM.Standard.E4.Flex$_2_8`` is ``VM.Standard.E4.Flex`` sized from the row's vCPUs and
+    memory; any other name is the shape itself, launched at its fixed size.
+    """
+    name = str(offer.instance_type)
+    shape = name.split("$", 1)[0]
+    if not shape.endswith(".Flex"):
+        return shape, None
+    vcpus = getattr(offer, "vcpus", None)
+    memory = getattr(offer, "memory_gib", None)
+    if not vcpus or not memory:
+        raise ProviderError(
+            f"the Flex shape {name} needs the offer's vCPUs and memory to be sized",
+            provider=PROVIDER,
+            region=str(getattr(offer, "region", "")) or None,
+            code="InvalidShape",
+            retryable=False,
+        )
+    return shape, (float(vcpus) / 2, float(memory))
 
 
 def _retry_token(*parts: str) -> str:
@@ -254,14 +280,22 @@ class OCIProvider:
                 retryable=False,
             )
         region = str(offer.region)
+        shape, size = flex_shape(offer)
         try:
-            return self._provision(spec, str(offer.instance_type), region)
+            return self._provision(spec, shape, region, str(offer.instance_type), size)
         except ProviderError:
             raise
         except Exception as exc:
             raise provider_error(exc, region=region, launch=True) from exc
 
-    def _provision(self, spec: ContainerSpec, shape: str, region: str) -> ContainerHandle:
+    def _provision(
+        self,
+        spec: ContainerSpec,
+        shape: str,
+        region: str,
+        instance_type: str | None = None,
+        size: tuple[float, float] | None = None,
+    ) -> ContainerHandle:
         import oci
 
         models = oci.core.models
@@ -301,12 +335,19 @@ class OCIProvider:
             "strato-function": spec.function_name,
             "strato-container": spec.container_id,
         }
+        instance_type = instance_type or shape
+        shape_config = (
+            models.LaunchInstanceShapeConfigDetails(ocpus=size[0], memory_in_gbs=size[1])
+            if size
+            else None
+        )
         refusals: list[CapacityError] = []
         for domain in domains:
             details = models.LaunchInstanceDetails(
                 compartment_id=compartment,
                 availability_domain=domain,
                 shape=shape,
+                shape_config=shape_config,
                 display_name=f"strato-{spec.container_id}",
                 create_vnic_details=models.CreateVnicDetails(subnet_id=subnet),
                 source_details=models.InstanceSourceViaImageDetails(
@@ -324,7 +365,7 @@ class OCIProvider:
                     else None
                 ),
             )
-            token = _retry_token(spec.container_id, region, domain, shape, str(spec.spot))
+            token = _retry_token(spec.container_id, region, domain, instance_type, str(spec.spot))
             try:
                 response = compute.launch_instance(details, opc_retry_token=token)
             except Exception as exc:
@@ -348,7 +389,7 @@ class OCIProvider:
                     "startup_script": script,
                 },
                 region=region,
-                instance_type=shape,
+                instance_type=instance_type,
                 zone=domain,
             )
             try:

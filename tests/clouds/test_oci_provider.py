@@ -291,6 +291,39 @@ def test_a_spot_launch_asks_for_a_preemptible_instance_that_terminates(
     assert handle.data["preemptible"] is True
 
 
+def test_a_flex_shape_is_launched_at_the_offers_size(
+    provider: OCIProvider, emulator: OCIEmulator, offer: Any
+) -> None:
+    flex = catalog_offer("VM.Standard.E4.Flex$_4_16")
+    assert (flex.gpu_count, flex.vcpus, flex.memory_gib) == (0, 4, 16)
+    handle = provider.provision(spec(spot=True), flex)
+    provider.provision(spec("ct-oci000000000002"), offer)
+    flex_launch, gpu_launch = (launch["body"] for launch in emulator.launches)
+    # the catalog's name carries the size; OCI gets the shape and 4 vCPUs / 2 = 2 OCPUs
+    assert flex_launch["shape"] == "VM.Standard.E4.Flex" == handle.data["shape"]
+    assert flex_launch["shapeConfig"] == {"ocpus": 2.0, "memoryInGBs": 16.0}
+    assert handle.instance_type == "VM.Standard.E4.Flex$_4_16"  # what placement knows it by
+    assert flex_launch["preemptibleInstanceConfig"]["preemptionAction"]["type"] == "TERMINATE"
+    # a CPU shape boots the plain Oracle Linux build, not the GPU one
+    assert flex_launch["sourceDetails"]["imageId"].endswith("ol8new")
+    # a fixed shape is launched as it is, with no shape config
+    assert gpu_launch["shape"] == "VM.GPU.A10.1" and gpu_launch.get("shapeConfig") is None
+
+
+def test_a_flex_offer_without_a_size_is_refused_before_calling_oci(
+    provider: OCIProvider, emulator: OCIEmulator
+) -> None:
+    from types import SimpleNamespace
+
+    unsized = SimpleNamespace(
+        instance_type="VM.Standard.E4.Flex", region=REGION, vcpus=0, memory_gib=0.0
+    )
+    with pytest.raises(ProviderError) as info:
+        provider.provision(spec(), unsized)
+    assert info.value.code == "InvalidShape" and not info.value.retryable
+    assert emulator.launches == []
+
+
 def test_spot_on_a_bare_metal_shape_is_refused_before_calling_oci(
     provider: OCIProvider, emulator: OCIEmulator
 ) -> None:
