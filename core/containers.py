@@ -226,17 +226,7 @@ class ContainerLifecycle:
             app_name=pool.app_name,
             remote=self.launcher.wants_cloud(options),
         )
-        try:
-            prepare_container(self, pool, spec)  # image, secrets, volumes, mounts
-        except Exception as exc:  # noqa: BLE001 - e.g. a missing secret: fail like a start-up
-            from strato._serialization import serialize_exception
-
-            self._fail_queued(pool, serialize_exception(exc))
-            return
-        cloud = spec.remote
         container = Container(container_id, pool, hash_token(token), "local")
-        container.secret_env = dict(spec.secret_env)
-        container.sync = list(spec.sync)
         pool.containers[container_id] = container
         self.containers[container_id] = container
         self.store.add_container(
@@ -244,7 +234,7 @@ class ContainerLifecycle:
                 "id": container_id,
                 "function_id": pool.id,
                 "app_id": pool.app_id,
-                "provider": "pending" if cloud else "local",
+                "provider": "pending" if spec.remote else "local",
                 "token_hash": container.token_hash,
                 "state": "starting",
                 "started_at": container.started_at,
@@ -256,8 +246,45 @@ class ContainerLifecycle:
                 "memory_request_mib": options.get("memory") or DEFAULT_MEMORY_MIB,
             }
         )
+        if not _prepares_on_disk(pool, spec):
+            try:
+                prepare_container(self, pool, spec)  # image, secrets
+            except Exception as exc:  # noqa: BLE001 - e.g. a missing secret
+                self._prepare_failed(container, exc)
+                return
+            self._start(container, spec)
+            return
+        # Volume copies and bucket downloads can take long: prepare them on a worker thread
+        # (the container already counts for the autoscaler), then start it from the loop.
+        loop = asyncio.get_running_loop()
+
+        def prepare() -> None:
+            try:
+                prepare_container(self, pool, spec)
+            except Exception as exc:  # noqa: BLE001
+                loop.call_soon_threadsafe(self._prepare_failed, container, exc)
+            else:
+                loop.call_soon_threadsafe(self._start, container, spec)
+
+        loop.run_in_executor(None, prepare)
+
+    def _prepare_failed(self, container: Container, exc: BaseException) -> None:
+        """An object the function uses is not usable (a missing secret, a volume that needs a
+        bucket store): no container of it can start, so its queued inputs fail now."""
+        from strato._serialization import serialize_exception
+
+        self._init_failed(container, serialize_exception(exc), fatal=True)
+
+    def _start(self, container: Container, spec: ContainerSpec) -> None:
+        """Launch a prepared container: here at once, or on a cloud from a worker thread."""
+        container.secret_env = dict(spec.secret_env)
+        container.sync = list(spec.sync)
+        if not container.live:
+            return  # stopped while it was being prepared (its app stopped)
+        pool = container.pool
+        options = pool.options
         context = {"pool": pool}
-        if not cloud:
+        if not spec.remote:
             try:
                 launch = self.launcher.launch(spec, options, context)
             except Exception as exc:  # noqa: BLE001 - a refused launch fails like a start-up
@@ -413,3 +440,9 @@ def _error_blob(message: str) -> bytes:
     from strato.exception import ExecutionError
 
     return serialize_exception(ExecutionError(message))
+
+
+def _prepares_on_disk(pool: FunctionPool, spec: ContainerSpec) -> bool:
+    """Whether preparing the container copies files here (volume working copies, synced
+    bucket mounts): only a local container with volumes or bucket mounts does."""
+    return not spec.remote and bool((pool.definition.get("objects") or {}).get("volumes"))

@@ -200,7 +200,12 @@ class SlotManager:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # no loop (a test driving a preparer directly): nothing to watch with
+            # a worker thread preparing a container: start watching from the plane's loop
+            plane = self._plane()
+            plane_loop = getattr(plane, "loop", None)
+            if plane_loop is not None and not plane_loop.is_closed():
+                plane_loop.call_soon_threadsafe(self._start_watching)
+            return  # else no loop at all (a test driving a preparer directly)
         self._task = loop.create_task(self._watch())
 
     async def _watch(self) -> None:
