@@ -2,7 +2,9 @@
 
 The control plane's volume preparer sets ``STRATO_VOLUME_MOUNTS`` (a JSON map of mount path to
 ``{"id", "name", "read_only"}``) when it binds the volumes' working copies; ``Volume.commit()``
-and ``Volume.reload()`` read it to find which of their mounts to sync.
+and ``Volume.reload()`` read it to find which of their mounts to sync. A mount marked
+``"sync": "container"`` is a copy this container syncs itself (on a cloud machine, see
+:mod:`strato.runtime.mounts`); the others are synced by the control plane.
 """
 
 from __future__ import annotations
