@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import re
 import threading
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from strato.core.objects.volume_backends import FileStat, Staged
+from strato.core.objects.volume_backends import FileStat, KeyedStore, Staged
 from strato.exception import (
     CredentialsError,
     InvalidError,
@@ -137,7 +136,7 @@ def _version(etag: Any) -> str:
     return str(etag or "").strip('"')
 
 
-class AzureBlobBackend:
+class AzureBlobBackend(KeyedStore):
     """Files as block blobs under ``prefix`` in an Azure Blob Storage container.
 
     ``dir_markers`` keeps empty directories as zero-byte ``dir/`` blobs (volumes need them;
@@ -241,11 +240,11 @@ class AzureBlobBackend:
             provider="azure",
         )
 
+    def _place(self) -> str:
+        return self._where
+
     def _blob(self, path: str) -> Any:
         return self.client.get_blob_client(self._key(path))
-
-    def _key(self, path: str) -> str:
-        return self.prefix + path
 
     # -- errors --------------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
@@ -297,7 +296,7 @@ class AzureBlobBackend:
             raise self._error(exc, action) from None
 
     # -- listing -------------------------------------------------------------------------------
-    def _items(self, prefix: str, delimiter: str | None = None, page: int = 0) -> Iterator[Any]:
+    def _listing(self, prefix: str, delimiter: str | None = None, page: int = 0) -> Iterator[Any]:
         """Blobs (and, with ``delimiter``, ``BlobPrefix`` entries) whose names start with
         ``prefix``, following the listing's continuation markers."""
         size = page or LIST_PAGE_SIZE
@@ -318,10 +317,10 @@ class AzureBlobBackend:
             raise error from None
 
     def _names(self, prefix: str) -> list[str]:
-        return [item.name for item in self._items(prefix)]
+        return [item.name for item in self._listing(prefix)]
 
     def _any(self, prefix: str) -> bool:
-        for _item in self._items(prefix, page=1):
+        for _item in self._listing(prefix, page=1):
             return True
         return False
 
@@ -352,24 +351,6 @@ class AzureBlobBackend:
         return self._file_stat(path, item)
 
     # -- what working copies use ---------------------------------------------------------------
-    def scan(self) -> tuple[dict[str, FileStat], set[str]]:
-        """Every file (path -> stat) and every directory path, recursively."""
-        files: dict[str, FileStat] = {}
-        dirs: set[str] = set()
-        for item in self._items(self.prefix):
-            entry = self._entry(item)
-            if entry is None:
-                continue
-            if entry.is_dir:
-                dirs.add(entry.path)
-            else:
-                files[entry.path] = entry
-            parent = posixpath.dirname(entry.path)
-            while parent and parent not in dirs:
-                dirs.add(parent)
-                parent = posixpath.dirname(parent)
-        return files, dirs
-
     def fetch(self, entry: FileStat, dest: Path, link: bool = False) -> None:
         """Download the file ``entry`` to ``dest`` (``link`` does not apply to blobs)."""
         blob = self._blob(entry.path)
@@ -451,7 +432,7 @@ class AzureBlobBackend:
             return
         marker = self._key(path) + "/"
         names = []
-        for item in self._items(marker, page=2):
+        for item in self._listing(marker, page=2):
             names.append(item.name)
             if len(names) == 2:
                 break
@@ -476,28 +457,6 @@ class AzureBlobBackend:
         if found or not path:
             return FileStat(path, True, 0, 0.0)
         return None
-
-    def listdir(self, path: str, recursive: bool) -> list[FileStat]:
-        """The entries under the directory ``path`` (or the file itself)."""
-        top = self.stat(path)
-        if top is None:
-            raise NotFoundError(f"no file or directory {path or '/'!r} in {self._where}")
-        if not top.is_dir:
-            return [top]
-        if recursive:
-            files, dirs = self.scan()
-            inside = [e for p, e in files.items() if not path or p.startswith(path + "/")]
-            inside += [
-                FileStat(d, True, 0, 0.0) for d in dirs if not path or d.startswith(path + "/")
-            ]
-            return sorted(inside, key=lambda e: e.path)
-        prefix = self._key(path) + "/" if path else self.prefix
-        entries = []
-        for item in self._items(prefix, delimiter="/"):
-            entry = self._entry(item)
-            if entry is not None and entry.path != path:
-                entries.append(entry)
-        return sorted(entries, key=lambda e: e.path)
 
     def read_range(self, path: str, offset: int, length: int) -> tuple[bytes, FileStat]:
         """Up to ``length`` bytes of a file from ``offset``, and the file's stat."""

@@ -32,13 +32,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import posixpath
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from strato.core.objects.volume_backends import FileStat, Staged
+from strato.core.objects.volume_backends import FileStat, KeyedStore, Staged
 from strato.exception import (
     CredentialsError,
     Error,
@@ -221,7 +220,7 @@ def _credentials_from_json(text: str, name: str, bucket: str) -> tuple[Any, str 
     return credentials, str(project) if project else None
 
 
-class GCSBackend:
+class GCSBackend(KeyedStore):
     """Files as objects under ``prefix`` in a Google Cloud Storage bucket.
 
     ``credentials`` are a secret's values (see the module's docstring), ``endpoint`` replaces
@@ -285,13 +284,10 @@ class GCSBackend:
         except Exception as exc:  # noqa: BLE001 - the SDK's errors become Strato's
             raise gcs_error(exc, self.bucket, action, anonymous=self.anonymous) from None
 
-    def _key(self, path: str) -> str:
-        return self.prefix + path
-
     def _blob(self, path: str, generation: int | None = None) -> Any:
         return self._bucket.blob(self._key(path), generation=generation)
 
-    def _objects(
+    def _listing(
         self, prefix: str, delimiter: str | None = None, max_results: int | None = None
     ) -> Iterator[Any]:
         """The blobs under ``prefix``, then (with a delimiter) each page's common prefixes as
@@ -343,24 +339,6 @@ class GCSBackend:
                 pass
 
     # -- what working copies use -----------------------------------------------------------------
-    def scan(self) -> tuple[dict[str, FileStat], set[str]]:
-        """Every file (path -> stat) and every directory path, recursively."""
-        files: dict[str, FileStat] = {}
-        dirs: set[str] = set()
-        for item in self._objects(self.prefix):
-            entry = self._entry(item)
-            if entry is None:
-                continue
-            if entry.is_dir:
-                dirs.add(entry.path)
-            else:
-                files[entry.path] = entry
-            parent = posixpath.dirname(entry.path)
-            while parent and parent not in dirs:
-                dirs.add(parent)
-                parent = posixpath.dirname(parent)
-        return files, dirs
-
     def fetch(self, entry: FileStat, dest: Path, link: bool = False) -> None:
         """Download the file ``entry`` to ``dest`` (``link`` does not apply to a bucket)."""
         blob = self._blob(entry.path)
@@ -425,7 +403,7 @@ class GCSBackend:
         if not path or not self.dir_markers:
             return
         marker = self._key(path) + "/"
-        names = [item.name for item in self._objects(marker, max_results=2)]
+        names = [item.name for item in self._listing(marker, max_results=2)]
         if names == [marker]:
             self._delete_keys(names)
 
@@ -442,32 +420,10 @@ class GCSBackend:
             if blob is not None:
                 return self._file_stat(path, blob)
         prefix = self._key(path) + "/" if path else self.prefix
-        found = next(iter(self._objects(prefix, max_results=1)), None)
+        found = next(iter(self._listing(prefix, max_results=1)), None)
         if found is not None or not path:
             return FileStat(path, True, 0, 0.0)
         return None
-
-    def listdir(self, path: str, recursive: bool) -> list[FileStat]:
-        """The entries of directory ``path`` (or the file itself), sorted by path."""
-        top = self.stat(path)
-        if top is None:
-            raise NotFoundError(f"no file or directory {path or '/'!r} in bucket {self.bucket!r}")
-        if not top.is_dir:
-            return [top]
-        if recursive:
-            files, dirs = self.scan()
-            inside = [e for p, e in files.items() if not path or p.startswith(path + "/")]
-            inside += [
-                FileStat(d, True, 0, 0.0) for d in dirs if not path or d.startswith(path + "/")
-            ]
-            return sorted(inside, key=lambda e: e.path)
-        prefix = self._key(path) + "/" if path else self.prefix
-        entries = []
-        for item in self._objects(prefix, delimiter="/"):
-            entry = self._entry(item)
-            if entry is not None and entry.path != path:
-                entries.append(entry)
-        return sorted(entries, key=lambda e: e.path)
 
     def read_range(self, path: str, offset: int, length: int) -> tuple[bytes, FileStat]:
         """Up to ``length`` bytes of ``path`` from ``offset``, and the stat they belong to."""
@@ -501,7 +457,7 @@ class GCSBackend:
                 raise NotFoundError(f"no file {path!r} in bucket {self.bucket!r}") from None
             return
         prefix = self._key(path) + "/" if path else self.prefix
-        keys = [item.name for item in self._objects(prefix)]
+        keys = [item.name for item in self._listing(prefix)]
         if not recursive and [k for k in keys if k != prefix]:
             raise InvalidError(f"{path!r} is a directory that is not empty: pass recursive=True")
         self._delete_keys(keys)
@@ -519,4 +475,4 @@ class GCSBackend:
 
     def destroy(self) -> None:
         """Delete every object under the prefix."""
-        self._delete_keys([item.name for item in self._objects(self.prefix)])
+        self._delete_keys([item.name for item in self._listing(self.prefix)])

@@ -81,7 +81,6 @@ import hashlib
 import json
 import logging
 import os
-import posixpath
 import tempfile
 import threading
 import time
@@ -90,7 +89,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from strato.core.objects.volume_backends import COPY_CHUNK, TMP_PREFIX, FileStat, Staged
+from strato.core.objects.volume_backends import COPY_CHUNK, TMP_PREFIX, FileStat, KeyedStore, Staged
 from strato.exception import (
     CredentialsError,
     InvalidError,
@@ -354,7 +353,7 @@ def _http_time(value: str | None) -> float:
         return 0.0
 
 
-class OCIObjectStorageBackend:
+class OCIObjectStorageBackend(KeyedStore):
     """Files as objects under ``prefix`` in an OCI Object Storage bucket.
 
     ``dir_markers`` keeps empty directories as zero-byte ``dir/`` objects (volumes need them;
@@ -389,9 +388,6 @@ class OCIObjectStorageBackend:
         self.client, self.region = object_storage_client(credentials, endpoint, region)
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _key(self, path: str) -> str:
-        return self.prefix + path
-
     def _error(self, error: BaseException, action: str) -> Exception:
         return storage_error(error, self.bucket, self.namespace, action)
 
@@ -410,7 +406,7 @@ class OCIObjectStorageBackend:
                 return None
             raise self._error(exc, action) from None
 
-    def _list(
+    def _listing(
         self, prefix: str, delimiter: str | None = None, limit: int | None = None
     ) -> Iterator[Any]:
         """Object summaries (and, with ``delimiter``, common prefixes as str) under ``prefix``;
@@ -454,24 +450,6 @@ class OCIObjectStorageBackend:
         )
 
     # -- what working copies use ---------------------------------------------------------------
-    def scan(self) -> tuple[dict[str, FileStat], set[str]]:
-        """Every file (path -> stat) and every directory path under the prefix."""
-        files: dict[str, FileStat] = {}
-        dirs: set[str] = set()
-        for item in self._list(self.prefix):
-            entry = self._entry(item)
-            if entry is None:
-                continue
-            if entry.is_dir:
-                dirs.add(entry.path)
-            else:
-                files[entry.path] = entry
-            parent = posixpath.dirname(entry.path)
-            while parent and parent not in dirs:
-                dirs.add(parent)
-                parent = posixpath.dirname(parent)
-        return files, dirs
-
     def fetch(self, entry: FileStat, dest: Path, link: bool = False) -> None:
         """Download the file ``entry`` to ``dest`` (``link`` does not apply to a bucket)."""
         action = "read an object"
@@ -582,7 +560,7 @@ class OCIObjectStorageBackend:
         if not path or not self.dir_markers:
             return
         marker = self._key(path) + "/"
-        names = [item.name for item in self._list(marker, limit=2) if not isinstance(item, str)]
+        names = [item.name for item in self._listing(marker, limit=2) if not isinstance(item, str)]
         if names == [marker]:
             self._call("delete an object", "delete_object", marker, quiet=(404,))
 
@@ -598,31 +576,9 @@ class OCIObjectStorageBackend:
             if head is not None:
                 return self._head_stat(path, head.headers)
         prefix = self._key(path) + "/" if path else self.prefix
-        if any(True for _ in self._list(prefix, limit=1)) or not path:
+        if any(True for _ in self._listing(prefix, limit=1)) or not path:
             return FileStat(path, True, 0, 0.0)
         return None
-
-    def listdir(self, path: str, recursive: bool) -> list[FileStat]:
-        """The entries of directory ``path`` (all the tree below it with ``recursive``)."""
-        top = self.stat(path)
-        if top is None:
-            raise NotFoundError(f"no file or directory {path or '/'!r} in bucket {self.bucket!r}")
-        if not top.is_dir:
-            return [top]
-        if recursive:
-            files, dirs = self.scan()
-            inside = [e for p, e in files.items() if not path or p.startswith(path + "/")]
-            inside += [
-                FileStat(d, True, 0, 0.0) for d in dirs if not path or d.startswith(path + "/")
-            ]
-            return sorted(inside, key=lambda e: e.path)
-        prefix = self._key(path) + "/" if path else self.prefix
-        entries: dict[str, FileStat] = {}
-        for item in self._list(prefix, delimiter="/"):
-            entry = self._entry(item)
-            if entry is not None and entry.path != path:
-                entries.setdefault(entry.path, entry)
-        return sorted(entries.values(), key=lambda e: e.path)
 
     def read_range(self, path: str, offset: int, length: int) -> tuple[bytes, FileStat]:
         """Up to ``length`` bytes of the file ``path`` from ``offset``, and its stat."""
@@ -667,7 +623,7 @@ class OCIObjectStorageBackend:
             self._call("delete an object", "delete_object", self._key(path), quiet=(404,))
             return
         prefix = self._key(path) + "/" if path else self.prefix
-        names = [item.name for item in self._list(prefix) if not isinstance(item, str)]
+        names = [item.name for item in self._listing(prefix) if not isinstance(item, str)]
         if not recursive and [n for n in names if n != prefix]:
             raise InvalidError(f"{path!r} is a directory that is not empty: pass recursive=True")
         self._delete_all(names)
@@ -761,6 +717,6 @@ class OCIObjectStorageBackend:
 
     def destroy(self) -> None:
         """Delete every object under the prefix (and abort its unfinished uploads)."""
-        names = [item.name for item in self._list(self.prefix) if not isinstance(item, str)]
+        names = [item.name for item in self._listing(self.prefix) if not isinstance(item, str)]
         self._delete_all(names)
         self._abort_uploads(self.prefix, under=True)

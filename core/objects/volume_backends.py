@@ -487,7 +487,76 @@ def bucket_backend(mount: dict[str, Any], values: dict[str, str] | None) -> S3Ba
     )
 
 
-class S3Backend:
+class KeyedStore:
+    """What the bucket stores share: files are keys under ``prefix``, and directories are the
+    key prefixes that hold them (or empty ``dir/`` marker keys).
+
+    A subclass lists keys with ``_listing(prefix, delimiter)`` (entries, then with a delimiter
+    the common prefixes) and turns one into a :class:`FileStat` with ``_entry(item)`` (None
+    for the prefix itself); ``scan`` and ``listdir`` are the same for every store.
+    """
+
+    prefix: str
+
+    def _listing(self, prefix: str, delimiter: str | None = None) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _entry(self, item: Any) -> FileStat | None:
+        raise NotImplementedError
+
+    def _key(self, path: str) -> str:
+        return self.prefix + path
+
+    def _place(self) -> str:
+        """Where the files are, for messages."""
+        return f"bucket {getattr(self, 'bucket', '')!r}"
+
+    def stat(self, path: str) -> FileStat | None:
+        raise NotImplementedError
+
+    def scan(self) -> tuple[dict[str, FileStat], set[str]]:
+        """Every file (path -> stat) and every directory path, recursively."""
+        files: dict[str, FileStat] = {}
+        dirs: set[str] = set()
+        for item in self._listing(self.prefix):
+            entry = self._entry(item)
+            if entry is None:
+                continue
+            if entry.is_dir:
+                dirs.add(entry.path)
+            else:
+                files[entry.path] = entry
+            parent = posixpath.dirname(entry.path)
+            while parent and parent not in dirs:
+                dirs.add(parent)
+                parent = posixpath.dirname(parent)
+        return files, dirs
+
+    def listdir(self, path: str, recursive: bool) -> list[FileStat]:
+        """The entries of directory ``path`` (the whole tree below it with ``recursive``), or
+        the file itself, sorted by path."""
+        top = self.stat(path)
+        if top is None:
+            raise NotFoundError(f"no file or directory {path or '/'!r} in {self._place()}")
+        if not top.is_dir:
+            return [top]
+        if recursive:
+            files, dirs = self.scan()
+            inside = [e for p, e in files.items() if not path or p.startswith(path + "/")]
+            inside += [
+                FileStat(d, True, 0, 0.0) for d in dirs if not path or d.startswith(path + "/")
+            ]
+            return sorted(inside, key=lambda e: e.path)
+        prefix = self._key(path) + "/" if path else self.prefix
+        entries: dict[str, FileStat] = {}
+        for item in self._listing(prefix, delimiter="/"):
+            entry = self._entry(item)
+            if entry is not None and entry.path != path:
+                entries.setdefault(entry.path, entry)
+        return sorted(entries.values(), key=lambda e: e.path)
+
+
+class S3Backend(KeyedStore):
     """Files as objects under ``prefix`` in an S3-compatible bucket.
 
     ``dir_markers`` keeps empty directories as zero-byte ``dir/`` keys (volumes need them;
@@ -513,9 +582,6 @@ class S3Backend:
         self.dir_markers = dir_markers
         self._extra = {"RequestPayer": "requester"} if requester_pays else {}
 
-    def _key(self, path: str) -> str:
-        return self.prefix + path
-
     def _call(self, action: str, method: str, **kwargs: Any) -> Any:
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
@@ -524,7 +590,7 @@ class S3Backend:
                 raise FileNotFoundError(kwargs.get("Key")) from None
             raise s3_error(exc, self.bucket, action) from None
 
-    def _objects(self, prefix: str, delimiter: str | None = None) -> Iterator[dict[str, Any]]:
+    def _listing(self, prefix: str, delimiter: str | None = None) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"Prefix": prefix, **self._extra}
@@ -557,23 +623,6 @@ class S3Backend:
             item["LastModified"].timestamp(),
             str(item.get("ETag", "")).strip('"'),
         )
-
-    def scan(self) -> tuple[dict[str, FileStat], set[str]]:
-        files: dict[str, FileStat] = {}
-        dirs: set[str] = set()
-        for item in self._objects(self.prefix):
-            entry = self._entry(item)
-            if entry is None:
-                continue
-            if entry.is_dir:
-                dirs.add(entry.path)
-            else:
-                files[entry.path] = entry
-            parent = posixpath.dirname(entry.path)
-            while parent and parent not in dirs:
-                dirs.add(parent)
-                parent = posixpath.dirname(parent)
-        return files, dirs
 
     def fetch(self, entry: FileStat, dest: Path, link: bool = False) -> None:
         response = self._call(
@@ -632,7 +681,7 @@ class S3Backend:
     def remove_dir_if_empty(self, path: str) -> None:
         if not path or not self.dir_markers:
             return
-        keys = [item.get("Key") for item in self._objects(self._key(path) + "/")]
+        keys = [item.get("Key") for item in self._listing(self._key(path) + "/")]
         if keys == [self._key(path) + "/"]:
             self._call("delete an object", "delete_object", Key=keys[0], **self._extra)
 
@@ -663,27 +712,6 @@ class S3Backend:
             return FileStat(path, True, 0, 0.0)
         return None
 
-    def listdir(self, path: str, recursive: bool) -> list[FileStat]:
-        top = self.stat(path)
-        if top is None:
-            raise NotFoundError(f"no file or directory {path or '/'!r} in bucket {self.bucket!r}")
-        if not top.is_dir:
-            return [top]
-        prefix = self._key(path) + "/" if path else self.prefix
-        if recursive:
-            files, dirs = self.scan()
-            inside = [e for p, e in files.items() if not path or p.startswith(path + "/")]
-            inside += [
-                FileStat(d, True, 0, 0.0) for d in dirs if not path or d.startswith(path + "/")
-            ]
-            return sorted(inside, key=lambda e: e.path)
-        entries = []
-        for item in self._objects(prefix, delimiter="/"):
-            entry = self._entry(item)
-            if entry is not None and entry.path != path:
-                entries.append(entry)
-        return sorted(entries, key=lambda e: e.path)
-
     def read_range(self, path: str, offset: int, length: int) -> tuple[bytes, FileStat]:
         entry = self.stat(path)
         if entry is None:
@@ -710,7 +738,7 @@ class S3Backend:
             self._call("delete an object", "delete_object", Key=self._key(path), **self._extra)
             return
         prefix = self._key(path) + "/" if path else self.prefix
-        keys = [item["Key"] for item in self._objects(prefix) if "Key" in item]
+        keys = [item["Key"] for item in self._listing(prefix) if "Key" in item]
         if not recursive and [k for k in keys if k != prefix]:
             raise InvalidError(f"{path!r} is a directory that is not empty: pass recursive=True")
         for start in range(0, len(keys), 1000):
@@ -729,7 +757,7 @@ class S3Backend:
         )
 
     def destroy(self) -> None:
-        keys = [item["Key"] for item in self._objects(self.prefix) if "Key" in item]
+        keys = [item["Key"] for item in self._listing(self.prefix) if "Key" in item]
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             self._call("delete objects", "delete_objects", Delete={"Objects": batch})
