@@ -14,6 +14,7 @@ import pytest
 from support.aws_emulator import REFUSALS, AwsEmulator, aws_emulator, aws_refuse  # noqa: F401
 from support.booter import MachineBooter
 from support.contract import ProviderContract, make_spec
+from support.fake_service import free_port
 
 from strato.exception import (
     CapacityError,
@@ -482,11 +483,7 @@ def test_a_refusal_limited_in_times_then_lets_launches_through(
 def test_an_unreachable_api_is_unavailable(
     no_aws_env: None, offer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # boto3's own setting wins: no backoff to wait

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from support.booter import MachineBooter
 from support.contract import ProviderContract, make_spec, wait_for_state
+from support.fake_service import free_port
 from support.oci_emulator import OCIEmulator, availability_domains, write_oci_config
 
 from strato.exception import (
@@ -564,16 +564,10 @@ def test_status_and_terminate_errors_are_strato_errors(
     assert info.value.code == "TooManyRequests"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_an_unreachable_api_is_unavailable(oci_config: Path, offer: Any) -> None:
     settings = OCISettings(
         config_file=str(oci_config),
-        endpoint=f"http://127.0.0.1:{_closed_port()}/{{region}}",
+        endpoint=f"http://127.0.0.1:{free_port()}/{{region}}",
         connect_timeout_s=2,
     )
     unreachable = OCIProvider(settings)

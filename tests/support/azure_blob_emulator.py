@@ -68,20 +68,16 @@ import binascii
 import email.utils
 import hashlib
 import hmac
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-import pytest
+from support.fake_service import FakeHandler, FakeService, Reply
 
 ACCOUNT = "stratotest"
 #: the headers Shared Key signs by position, before the x-ms-* headers (Blob service)
@@ -175,13 +171,6 @@ class Container:
     uncommitted: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
 
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 def _new_etag() -> str:
     return "0x8D" + uuid.uuid4().hex[:13].upper()
 
@@ -231,29 +220,39 @@ def _decode_marker(marker: str) -> str:
         ) from None
 
 
-class AzureBlobEmulator:
+class _Handler(FakeHandler):
+    emulator: AzureBlobEmulator
+
+    def _serve(self) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.emulator.handle(self.command, self.path, headers, self.read_body())
+        out = {**reply.headers, "x-ms-version": headers.get("x-ms-version", "2025-01-05")}
+        out.setdefault("x-ms-request-id", str(uuid.uuid4()))
+        if "x-ms-client-request-id" in headers:
+            out["x-ms-client-request-id"] = headers["x-ms-client-request-id"]
+        self.respond(reply.status, out, reply.body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
+
+
+class AzureBlobEmulator(FakeService):
     """The fake Blob service of one storage account; :meth:`start` serves it on 127.0.0.1."""
 
+    handler = _Handler
+
     def __init__(self, account: str = ACCOUNT, key: str | None = None) -> None:
+        super().__init__()
         self.account = account
         self.key = key or base64.b64encode(uuid.uuid4().bytes * 4).decode()
         self.max_results = 5000
         self.pending_copy_reads = 0
         self.containers: dict[str, Container] = {}
         self.operations: list[str] = []
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._address: tuple[str, int] | None = None
-        self._connections: set[socket.socket] = set()
 
-    # -- lifecycle -----------------------------------------------------------------------------
     @property
     def endpoint(self) -> str:
         """The account URL (path form): what the backend takes as ``endpoint``."""
-        assert self._address is not None, "start() the emulator first"
-        host, port = self._address
-        return f"http://{host}:{port}/{self.account}"
+        return f"{self.url}/{self.account}"
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -267,42 +266,6 @@ class AzureBlobEmulator:
             f"DefaultEndpointsProtocol=http;AccountName={self.account};"
             f"AccountKey={self.key};BlobEndpoint={self.endpoint};"
         )
-
-    def start(self) -> AzureBlobEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._address = self._server.server_address[:2]  # type: ignore[assignment]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop open connections."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self._lock:
-            for connection in list(self._connections):
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._connections.clear()
-
-    def __enter__(self) -> AzureBlobEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- test helpers --------------------------------------------------------------------------
     def container(self, files: dict[str, bytes] | None = None) -> str:
@@ -343,7 +306,7 @@ class AzureBlobEmulator:
         return "&".join(f"{name}={quote(value, safe='')}" for name, value in fields.items())
 
     # -- dispatch -------------------------------------------------------------------------------
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
         parts = urlsplit(target)
         query: dict[str, str] = {}
         for name, value in _query_pairs(parts.query):
@@ -404,7 +367,7 @@ class AzureBlobEmulator:
             raise BlobError(405, "UnsupportedHttpVerb")
         return operations[method]
 
-    def _error(self, method: str, error: BlobError) -> Response:
+    def _error(self, method: str, error: BlobError) -> Reply:
         request_id = str(uuid.uuid4())
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
         message = f"{_MESSAGES.get(error.code, error.code)}\nRequestId:{request_id}\nTime:{now}"
@@ -420,7 +383,7 @@ class AzureBlobEmulator:
             **error.headers,
         }
         empty = method == "HEAD" or error.status == 304
-        return Response(error.status, b"" if empty else body, headers)
+        return Reply(error.status, b"" if empty else body, headers)
 
     # -- authentication -------------------------------------------------------------------------
     @staticmethod
@@ -563,17 +526,17 @@ class AzureBlobEmulator:
         query: dict[str, str],
         headers: dict[str, str],
         body: bytes,
-    ) -> Response:
+    ) -> Reply:
         if operation == "CreateContainer":
             if container in self.containers:
                 raise BlobError(409, "ContainerAlreadyExists")
             box = self.containers[container] = Container(_new_etag(), time.time())
-            return Response(201, headers=self._stamp(box.etag, box.modified))
+            return Reply(201, headers=self._stamp(box.etag, box.modified))
         box = self.containers.get(container)
         if box is None:
             raise BlobError(404, "ContainerNotFound")
         if operation == "GetContainerProperties":
-            return Response(
+            return Reply(
                 200,
                 headers={
                     **self._stamp(box.etag, box.modified),
@@ -585,7 +548,7 @@ class AzureBlobEmulator:
             )
         if operation == "DeleteContainer":
             del self.containers[container]
-            return Response(202)
+            return Reply(202)
         if operation == "ListBlobs":
             return self._list(container, box, query)
         if operation == "PutBlock":
@@ -607,7 +570,7 @@ class AzureBlobEmulator:
             raise BlobError(404, "BlobNotFound")
         if operation == "DeleteBlob":
             del box.blobs[blob]
-            return Response(202, headers={"x-ms-delete-type-permanent": "false"})
+            return Reply(202, headers={"x-ms-delete-type-permanent": "false"})
         return self._read(operation, current, headers)
 
     @staticmethod
@@ -645,14 +608,14 @@ class AzureBlobEmulator:
         content_type: str,
         blocks: list[tuple[str, bytes]],
         copy: dict[str, str] | None = None,
-    ) -> Response:
+    ) -> Reply:
         now = time.time()
         created = current.created if current is not None else now
         blob = Blob(data, _new_etag(), created, now, content_type, blocks, copy or {})
         box.blobs[name] = blob
         box.uncommitted.pop(name, None)
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 - the protocol's
-        return Response(
+        return Reply(
             201,
             headers={
                 **self._stamp(blob.etag, blob.modified),
@@ -674,14 +637,14 @@ class AzureBlobEmulator:
             raise BlobError(400, "InvalidQueryParameterValue", {"QueryParameterName": "blockid"})
         return block_id
 
-    def _put_block(self, box: Container, name: str, query: dict[str, str], body: bytes) -> Response:
+    def _put_block(self, box: Container, name: str, query: dict[str, str], body: bytes) -> Reply:
         block_id = self._block_id(query)
         pending = box.uncommitted.setdefault(name, {})
         if pending and len(next(iter(pending))) != len(block_id):
             raise BlobError(400, "InvalidBlobOrBlock")  # all IDs of a blob have one length
         pending[block_id] = body
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324
-        return Response(201, headers={"Content-MD5": md5, "x-ms-request-server-encrypted": "true"})
+        return Reply(201, headers={"Content-MD5": md5, "x-ms-request-server-encrypted": "true"})
 
     def _put_block_list(
         self,
@@ -690,7 +653,7 @@ class AzureBlobEmulator:
         current: Blob | None,
         headers: dict[str, str],
         body: bytes,
-    ) -> Response:
+    ) -> Reply:
         try:
             root = ElementTree.fromstring(body.decode("utf-8-sig"))
         except (ElementTree.ParseError, UnicodeDecodeError):
@@ -719,12 +682,11 @@ class AzureBlobEmulator:
 
     def _copy(
         self, box: Container, name: str, current: Blob | None, headers: dict[str, str]
-    ) -> Response:
+    ) -> Reply:
         source_url = headers["x-ms-copy-source"]
         parts = urlsplit(source_url)
         segments = parts.path.split("/")
-        assert self._address is not None
-        here = f"{self._address[0]}:{self._address[1]}"
+        here = urlsplit(self.url).netloc
         if parts.netloc != here or len(segments) < 4 or segments[1] != self.account:
             raise BlobError(404, "CannotVerifyCopySource")
         source_box = self.containers.get(unquote(segments[2]))
@@ -768,7 +730,7 @@ class AzureBlobEmulator:
             **blob.copy,
         }
 
-    def _read(self, operation: str, blob: Blob, headers: dict[str, str]) -> Response:
+    def _read(self, operation: str, blob: Blob, headers: dict[str, str]) -> Reply:
         properties = self._properties(blob)
         size = len(blob.data)
         if operation == "GetBlobProperties":
@@ -777,10 +739,10 @@ class AzureBlobEmulator:
                 properties["x-ms-copy-status"] = "pending"
                 properties["x-ms-copy-progress"] = f"0/{size}"
                 del properties["x-ms-copy-completion-time"]
-            return Response(200, headers={**properties, "Content-Length": str(size)})
+            return Reply(200, headers={**properties, "Content-Length": str(size)})
         spec = headers.get("x-ms-range") or headers.get("range")
         if not spec:
-            return Response(200, blob.data, properties)
+            return Reply(200, blob.data, properties)
         unit, _, span = spec.partition("=")
         first, _, last = span.partition("-")
         try:
@@ -793,13 +755,13 @@ class AzureBlobEmulator:
         if start >= size:
             raise BlobError(416, "InvalidRange", headers={"Content-Range": f"bytes */{size}"})
         end = min(end, size - 1)
-        return Response(
+        return Reply(
             206,
             blob.data[start : end + 1],
             {**properties, "Content-Range": f"bytes {start}-{end}/{size}"},
         )
 
-    def _list(self, container: str, box: Container, query: dict[str, str]) -> Response:
+    def _list(self, container: str, box: Container, query: dict[str, str]) -> Reply:
         prefix = query.get("prefix", "")
         delimiter = query.get("delimiter", "")
         marker = query.get("marker", "")
@@ -836,8 +798,7 @@ class AzureBlobEmulator:
                 "<ServerEncrypted>true</ServerEncrypted></Properties><OrMetadata /></Blob>"
             )
         next_marker = _encode_marker(rest[0][2]) if rest else ""
-        assert self._address is not None
-        service = f"http://{self._address[0]}:{self._address[1]}/{self.account}/"
+        service = f"{self.endpoint}/"
         xml = (
             '\ufeff<?xml version="1.0" encoding="utf-8"?>'
             f'<EnumerationResults ServiceEndpoint="{escape(service)}" '
@@ -852,7 +813,7 @@ class AzureBlobEmulator:
             + (f"<NextMarker>{next_marker}</NextMarker>" if next_marker else "<NextMarker />")
             + "</EnumerationResults>"
         )
-        return Response(200, xml.encode("utf-8"), {"Content-Type": "application/xml"})
+        return Reply(200, xml.encode("utf-8"), {"Content-Type": "application/xml"})
 
     @staticmethod
     def _entries(box: Container, prefix: str, delimiter: str) -> Iterator[tuple[str, str, str]]:
@@ -872,73 +833,4 @@ class AzureBlobEmulator:
                 yield "prefix", common, name
 
 
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # a client hanging up on a kept-alive connection is not worth a traceback
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    emulator: AzureBlobEmulator
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out as separate writes: without this, Nagle's algorithm and the
-        # client's delayed ACK cost 40 ms a request
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.emulator._lock:
-            self.emulator._connections.discard(self.connection)
-        super().finish()
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _serve(self) -> None:
-        body = self._body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        response = self.emulator.handle(self.command, self.path, headers, body)
-        self.send_response(response.status)
-        length = len(response.body)
-        for name, value in response.headers.items():
-            if name.lower() == "content-length":
-                length = int(value)
-                continue
-            self.send_header(name, value)
-        self.send_header("x-ms-version", headers.get("x-ms-version", "2025-01-05"))
-        if "x-ms-request-id" not in response.headers:
-            self.send_header("x-ms-request-id", str(uuid.uuid4()))
-        if "x-ms-client-request-id" in headers:
-            self.send_header("x-ms-client-request-id", headers["x-ms-client-request-id"])
-        if response.status != 304:
-            self.send_header("Content-Length", str(length))
-        self.end_headers()
-        if response.body and self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        pass
-
-
-@pytest.fixture(scope="module")
-def azure_blob_emulator() -> Iterator[AzureBlobEmulator]:
-    """A fake Blob service for the test module."""
-    with AzureBlobEmulator() as emulator:
-        yield emulator
+azure_blob_emulator = AzureBlobEmulator.module_fixture("azure_blob_emulator")

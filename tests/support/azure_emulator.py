@@ -26,14 +26,13 @@ import base64
 import binascii
 import json
 import re
-import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from support.fake_service import FakeHandler, FakeService
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 RESOURCE_GROUP = "strato"
@@ -168,8 +167,25 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.0000000+00:00", time.gmtime())
 
 
-class AzureEmulator:
+class _Handler(FakeHandler):
+    emulator: AzureEmulator
+
+    def _serve(self) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        response = self.emulator.handle(self.command, self.path, headers, self.read_body())
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        out = {**response.headers, "x-ms-request-id": str(uuid.uuid4())}
+        if payload:
+            out["Content-Type"] = "application/json; charset=utf-8"
+        self.respond(response.status, out, payload)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
+
+
+class AzureEmulator(FakeService):
     """The fake service; :meth:`start` serves it on 127.0.0.1 at a free port."""
+
+    handler = _Handler
 
     def __init__(
         self,
@@ -177,6 +193,7 @@ class AzureEmulator:
         resource_groups: tuple[str, ...] = (RESOURCE_GROUP,),
         delay: float = 0.15,
     ) -> None:
+        super().__init__()
         self.subscription_id = subscription_id
         self.resource_groups = {rg.lower() for rg in resource_groups}
         self.delay = delay
@@ -189,54 +206,6 @@ class AzureEmulator:
         self.refusals: list[Refusal] = []
         self.requests: list[tuple[str, str]] = []
         self.evicted: set[str] = set()
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._address: tuple[str, int] | None = None
-        self._connections: set[socket.socket] = set()
-
-    # -- lifecycle -----------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        assert self._address is not None, "start() the emulator first"
-        host, port = self._address
-        return f"http://{host}:{port}"
-
-    def start(self) -> AzureEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._address = self._server.server_address[:2]  # type: ignore[assignment]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop open connections: the API is unreachable from now on."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self._lock:
-            for connection in list(self._connections):
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._connections.clear()
-
-    def __enter__(self) -> AzureEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- fault injection -----------------------------------------------------------------------
     def refuse(
@@ -810,49 +779,3 @@ class AzureEmulator:
                             "the public IP, disassociate/detach the Public IP address from the "
                             "resource. To learn how to do this, see aka.ms/deletepublicip.",
                         )
-
-
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # a client hanging up on a kept-alive connection is not worth a traceback
-        pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    emulator: AzureEmulator
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out as separate writes: without this, Nagle's algorithm and the
-        # client's delayed ACK cost 40 ms a request
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.emulator._lock:
-            self.emulator._connections.discard(self.connection)
-        super().finish()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        response = self.emulator.handle(self.command, self.path, headers, raw)
-        payload = b"" if response.body is None else json.dumps(response.body).encode()
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("x-ms-request-id", str(uuid.uuid4()))
-        if payload:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload:
-            self.wfile.write(payload)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        pass

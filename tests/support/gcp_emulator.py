@@ -61,14 +61,13 @@ import datetime
 import json
 import re
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from support.fake_service import FakeHandler, FakeService
 
 API = "https://www.googleapis.com/compute/v1"
 _PREFIX = re.compile(
@@ -168,9 +167,22 @@ class _Operation:
     finished: bool = False
 
 
+class _Handler(FakeHandler):
+    emulator: GCPEmulator
+
+    def _serve(self) -> None:
+        status, payload = self.emulator.handle(self.command, self.path, self.read_body())
+        data = json.dumps(payload).encode()
+        self.respond(status, {"Content-Type": "application/json; charset=UTF-8"}, data)
+
+    do_GET = do_POST = do_DELETE = _serve
+
+
 @dataclass
-class GCPEmulator:
+class GCPEmulator(FakeService):
     """The fake Compute API; ``with GCPEmulator() as emulator:`` serves on 127.0.0.1."""
+
+    handler = _Handler
 
     operation_s: float = 0.05
     boot_s: float = 0.3
@@ -180,57 +192,11 @@ class GCPEmulator:
     requests: list[tuple[str, str, dict[str, list[str]], Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._lock = threading.RLock()
+        super().__init__()
         self._instances: dict[tuple[str, str, str], _Instance] = {}
         self._operations: dict[tuple[str, str, str], _Operation] = {}
         self._refusals: list[Refusal] = []
         self._missing: dict[str, set[str]] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set[socket.socket] = set()
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> GCPEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self._lock:  # persistent connections would go on being served
-            connections, self._connections = list(self._connections), set()
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> GCPEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start the emulator first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- test controls ---------------------------------------------------------------------------
     def refuse(
@@ -857,34 +823,3 @@ class GCPEmulator:
                     return dict(op.body)
                 sleep = max(0.0, min(op.done_at, deadline) - time.monotonic())
             time.sleep(min(sleep, 0.05) or 0.005)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    emulator: GCPEmulator
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, payload = self.emulator.handle(self.command, self.path, body)
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_DELETE = _serve
-
-    def setup(self) -> None:
-        super().setup()
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.emulator._lock:
-            self.emulator._connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
-        pass

@@ -60,16 +60,12 @@ import datetime
 import hashlib
 import json
 import secrets
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-import pytest
+from support.fake_service import FakeHandler, FakeService
 
 PROJECT = "strato-tests"
 PROJECT_NUMBER = "123456789012"
@@ -222,11 +218,26 @@ class _Caller:
         return self.email or "Anonymous caller"
 
 
-class GCSEmulator:
+class _Handler(FakeHandler):
+    emulator: GCSEmulator
+
+    def _serve(self) -> None:
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        status, out, payload = self.emulator.handle(
+            self.command, self.path, headers, self.read_body()
+        )
+        self.respond(status, out, payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+
+class GCSEmulator(FakeService):
     """The fake GCS JSON API; ``with GCSEmulator() as emulator:`` serves on 127.0.0.1."""
 
+    handler = _Handler
+
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        super().__init__()
         self._buckets: dict[str, _Bucket] = {}
         self._sessions: dict[str, _Session] = {}
         self._keys: dict[str, list[Any]] = {}  # client_email -> trusted public keys
@@ -236,54 +247,12 @@ class GCSEmulator:
         self.page_limit = 1000
         #: every request as (method, path, query), in order
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set[socket.socket] = set()
-        self._thread: threading.Thread | None = None
         self._credentials: dict[str, str] | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> GCSEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        with self._lock:  # persistent connections would go on being served
-            connections, self._connections = list(self._connections), set()
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> GCSEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def endpoint(self) -> str:
         """The base URL to give the SDK as ``api_endpoint``."""
-        assert self._server is not None, "start the emulator first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.url
 
     # -- test controls ---------------------------------------------------------------------------
     def service_account(self, trusted: bool = True, email: str = CLIENT_EMAIL) -> dict[str, Any]:
@@ -858,43 +827,4 @@ def _multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], str, byt
     return metadata, media_type, parts[1][1]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    emulator: GCSEmulator
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        status, out, payload = self.emulator.handle(self.command, self.path, headers, body)
-        self.send_response(status)
-        for key, value in out.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out in two writes: without this, each response waits for the
-        # client's delayed ACK (tens of milliseconds a request)
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.emulator._lock:
-            self.emulator._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.emulator._lock:
-            self.emulator._connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
-        pass
-
-
-@pytest.fixture(scope="module")
-def gcs_emulator() -> Iterator[GCSEmulator]:
-    """One fake GCS JSON API (with its token endpoint) for the test module."""
-    with GCSEmulator() as emulator:
-        yield emulator
+gcs_emulator = GCSEmulator.module_fixture("gcs_emulator")

@@ -51,13 +51,13 @@ import datetime
 import json
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from support.fake_service import FakeHandler, FakeService
 
 API = "20160918"
 TENANCY = "ocid1.tenancy.oc1..aaaaaaaastratoemulatortenancy"
@@ -230,10 +230,27 @@ class _ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class OCIEmulator:
+class _Handler(FakeHandler):
+    emulator: OCIEmulator
+
+    def _serve(self) -> None:
+        status, payload, headers = self.emulator.handle(
+            self.command, self.path, self.headers, self.read_body()
+        )
+        data = b"" if payload is None else json.dumps(payload).encode()
+        out = {"content-type": "application/json", "opc-request-id": secrets.token_hex(16).upper()}
+        self.respond(status, {**out, **headers}, data)
+
+    do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+
+class OCIEmulator(FakeService):
     """A fake OCI endpoint on 127.0.0.1; start it, point the SDK at it, stop it."""
 
+    handler = _Handler
+
     def __init__(self, *, provisioning_s: float = 0.2, terminating_s: float = 0.2) -> None:
+        super().__init__()
         self.provisioning_s = provisioning_s
         self.terminating_s = terminating_s
         self.tenancy = TENANCY
@@ -246,43 +263,6 @@ class OCIEmulator:
         #: the keyId of every signature seen
         self.key_ids: set[str] = set()
         self._tokens: dict[str, tuple[str, str]] = {}
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle of the emulator -----------------------------------------------------------
-    def start(self) -> OCIEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> OCIEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the emulator first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def endpoint(self) -> str:
@@ -642,31 +622,6 @@ class OCIEmulator:
         ]
         descending = query.get("sortOrder", "DESC") == "DESC"
         return sorted(found, key=lambda image: image["timeCreated"], reverse=descending)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    emulator: OCIEmulator
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
-        status, payload, headers = self.emulator.handle(self.command, self.path, self.headers, body)
-        data = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.send_header("opc-request-id", secrets.token_hex(16).upper())
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_DELETE = do_PUT = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        pass
 
 
 def decode_user_data(launch: dict[str, Any]) -> str:

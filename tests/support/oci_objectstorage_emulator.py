@@ -63,17 +63,14 @@ import hashlib
 import json
 import re
 import secrets
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import pytest
+from support.fake_service import FakeHandler, FakeService, Reply
 
 NAMESPACE = "stratoemulatorns"
 TENANCY = "ocid1.tenancy.oc1..aaaaaaaastratostoragetenancy"
@@ -142,34 +139,41 @@ class _WorkRequest:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 class _ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
 
 
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Reply:
-    return _Reply(
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(
         status,
         json.dumps(payload).encode(),
         {"content-type": "application/json", **(headers or {})},
     )
 
 
-class OCIObjectStorageEmulator:
+class _Handler(FakeHandler):
+    emulator: OCIObjectStorageEmulator
+
+    def _serve(self) -> None:
+        reply = self.emulator.handle(self.command, self.path, self.headers, self.read_body())
+        headers = {"opc-request-id": secrets.token_hex(16).upper(), **reply.headers}
+        self.respond(reply.status, headers, reply.body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _serve
+
+
+class OCIObjectStorageEmulator(FakeService):
     """A fake Object Storage endpoint on 127.0.0.1; start it, point the SDK at it, stop it."""
+
+    handler = _Handler
 
     def __init__(self, *, namespace: str = NAMESPACE, copy_delay_s: float = 0.05) -> None:
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
+        super().__init__()
         self.namespace = namespace
         self.copy_delay_s = copy_delay_s
         #: copy work requests end FAILED instead of COMPLETED
@@ -181,9 +185,6 @@ class OCIObjectStorageEmulator:
         self._buckets: dict[str, dict[str, _Object]] = {}
         self._uploads: dict[str, _Upload] = {}
         self._work_requests: dict[str, _WorkRequest] = {}
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._key_pem = key.private_bytes(
@@ -200,37 +201,10 @@ class OCIObjectStorageEmulator:
         #: keyId -> the public key that verifies its signatures
         self._keys: dict[str, Any] = {f"{TENANCY}/{USER}/{self.fingerprint}": key.public_key()}
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> OCIObjectStorageEmulator:
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = self
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> OCIObjectStorageEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def endpoint(self) -> str:
         """The service endpoint to give the SDK (``service_endpoint``)."""
-        assert self._server is not None, "start() the emulator first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.url
 
     # -- credentials ---------------------------------------------------------------------------
     @property
@@ -276,7 +250,7 @@ class OCIObjectStorageEmulator:
             return sorted(u.name for u in self._uploads.values() if u.bucket == bucket)
 
     # -- the API -------------------------------------------------------------------------------
-    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> _Reply:
+    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> Reply:
         parts = urlsplit(raw_path)
         query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         path = parts.path
@@ -338,7 +312,7 @@ class OCIObjectStorageEmulator:
 
     def _route(
         self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes
-    ) -> _Reply:
+    ) -> Reply:
         if path in ("/n", "/n/") and method == "GET":
             return _json(200, self.namespace)
         match = re.fullmatch(r"/workRequests/([^/]+)(/errors)?", path)
@@ -358,7 +332,7 @@ class OCIObjectStorageEmulator:
         namespace, bucket, kind, name = (unquote(g) if g else g for g in match.groups())
         self._bucket(namespace, bucket)
         if kind is None and method == "HEAD":
-            return _Reply(200, headers={"etag": str(uuid.uuid5(uuid.NAMESPACE_URL, bucket))})
+            return Reply(200, headers={"etag": str(uuid.uuid5(uuid.NAMESPACE_URL, bucket))})
         if kind == "o" and name is None and method == "GET":
             return self._list(bucket, query)
         if kind == "o" and name:
@@ -388,7 +362,7 @@ class OCIObjectStorageEmulator:
         )
 
     # -- objects -------------------------------------------------------------------------------
-    def _object(self, method: str, bucket: str, name: str, headers: Any, body: bytes) -> _Reply:
+    def _object(self, method: str, bucket: str, name: str, headers: Any, body: bytes) -> Reply:
         objects = self._bucket(self.namespace, bucket)
         if_match = headers.get("if-match")
         with self._lock:
@@ -406,7 +380,7 @@ class OCIObjectStorageEmulator:
                         f"the Content-MD5 header ({content_md5})",
                     )
                 obj = objects[name] = _Object(body)
-                return _Reply(
+                return Reply(
                     200,
                     headers={
                         "etag": obj.etag,
@@ -419,7 +393,7 @@ class OCIObjectStorageEmulator:
             self._check_if_match(if_match, current, bucket, name)
             if method == "DELETE":
                 del objects[name]
-                return _Reply(204, headers={"last-modified": email.utils.formatdate(usegmt=True)})
+                return Reply(204, headers={"last-modified": email.utils.formatdate(usegmt=True)})
         if method not in ("GET", "HEAD"):
             raise _ApiError(405, "MethodNotAllowed", f"{method} is not allowed on an object")
         meta = {
@@ -435,10 +409,10 @@ class OCIObjectStorageEmulator:
             meta["opc-content-md5"] = current.md5
         wanted = headers.get("range")
         if not wanted:
-            return _Reply(200, current.data, meta)
+            return Reply(200, current.data, meta)
         start, end = self._range(wanted, len(current.data))
         meta["content-range"] = f"bytes {start}-{end}/{len(current.data)}"
-        return _Reply(206, current.data[start : end + 1], meta)
+        return Reply(206, current.data[start : end + 1], meta)
 
     @staticmethod
     def _range(header: str, size: int) -> tuple[int, int]:
@@ -472,7 +446,7 @@ class OCIObjectStorageEmulator:
                 f"resource is '{current.etag}'.",
             )
 
-    def _list(self, bucket: str, query: dict[str, str]) -> _Reply:
+    def _list(self, bucket: str, query: dict[str, str]) -> Reply:
         objects = self._bucket(self.namespace, bucket)
         prefix = query.get("prefix", "")
         delimiter = query.get("delimiter") or None
@@ -534,7 +508,7 @@ class OCIObjectStorageEmulator:
         query: dict[str, str],
         headers: Any,
         body: bytes,
-    ) -> _Reply:
+    ) -> Reply:
         if name is None and method == "POST":
             details = json.loads(body or b"{}")
             if not details.get("object"):
@@ -571,7 +545,7 @@ class OCIObjectStorageEmulator:
             etag = str(uuid.uuid4())
             with self._lock:
                 upload.parts[number] = (body, etag, md5)
-            return _Reply(200, headers={"etag": etag, "opc-content-md5": md5})
+            return Reply(200, headers={"etag": etag, "opc-content-md5": md5})
         if method == "GET":
             with self._lock:
                 parts = sorted(upload.parts.items())
@@ -585,7 +559,7 @@ class OCIObjectStorageEmulator:
         if method == "DELETE":
             with self._lock:
                 self._uploads.pop(upload.upload_id, None)
-            return _Reply(204)
+            return Reply(204)
         if method == "POST":
             return self._commit(upload, json.loads(body or b"{}"))
         raise _ApiError(405, "MethodNotAllowed", f"{method} is not allowed on an upload")
@@ -602,7 +576,7 @@ class OCIObjectStorageEmulator:
             )
         return upload
 
-    def _commit(self, upload: _Upload, details: dict[str, Any]) -> _Reply:
+    def _commit(self, upload: _Upload, details: dict[str, Any]) -> Reply:
         wanted = sorted(details.get("partsToCommit") or [], key=lambda p: int(p["partNum"]))
         if not wanted:
             raise _ApiError(400, "InvalidParameter", "There are no parts to commit.")
@@ -625,7 +599,7 @@ class OCIObjectStorageEmulator:
             )
             self._buckets[upload.bucket][upload.name] = obj
             self._uploads.pop(upload.upload_id, None)
-        return _Reply(
+        return Reply(
             200,
             headers={
                 "etag": obj.etag,
@@ -645,7 +619,7 @@ class OCIObjectStorageEmulator:
         }
 
     # -- server-side copies --------------------------------------------------------------------
-    def _copy(self, bucket: str, details: dict[str, Any]) -> _Reply:
+    def _copy(self, bucket: str, details: dict[str, Any]) -> Reply:
         for name in (
             "sourceObjectName",
             "destinationRegion",
@@ -675,7 +649,7 @@ class OCIObjectStorageEmulator:
                 fail=self.fail_copies,
             )
             self._work_requests[request.id] = request
-        return _Reply(202, headers={"opc-work-request-id": request.id})
+        return Reply(202, headers={"opc-work-request-id": request.id})
 
     def _work_request(self, request_id: str) -> _WorkRequest:
         with self._lock:
@@ -753,46 +727,4 @@ class OCIObjectStorageEmulator:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # headers and body go out in two writes: without this, the body waits for the client's
-    # delayed ACK of the headers (40 ms a response)
-    disable_nagle_algorithm = True
-    emulator: OCIObjectStorageEmulator
-
-    def _body(self) -> bytes:
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()  # the empty line after the last chunk
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _serve(self) -> None:
-        body = self._body()
-        reply = self.emulator.handle(self.command, self.path, self.headers, body)
-        self.send_response(reply.status)
-        self.send_header("opc-request-id", secrets.token_hex(16).upper())
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(reply.body)))
-        self.end_headers()
-        if reply.body and self.command != "HEAD":
-            self.wfile.write(reply.body)
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        pass
-
-
-@pytest.fixture(scope="module")
-def oci_storage_emulator() -> Iterator[OCIObjectStorageEmulator]:
-    """One fake Object Storage service (signatures checked) for the test module."""
-    with OCIObjectStorageEmulator() as emulator:
-        yield emulator
+oci_storage_emulator = OCIObjectStorageEmulator.module_fixture("oci_storage_emulator")

@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from typing import Any
 
 import pytest
+
+from support.fake_service import free_port
 
 _SERVER = """
 import sys
@@ -71,17 +72,11 @@ _SETUP_CALLS = 3
 REGION = "us-east-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class S3Emulator:
     """A moto S3 server in a child process, with one IAM user whose key is accepted."""
 
     def __init__(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{port}"
         env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(_SETUP_CALLS))
         self._proc = subprocess.Popen(
