@@ -153,15 +153,9 @@ class Launcher:
     @staticmethod
     def wants_cloud(options: dict[str, Any]) -> bool:
         """Whether a function asks for something only a cloud can give."""
-        cloud = options.get("cloud")
-        if cloud == "local":
-            return False
-        if cloud or options.get("gpu") or options.get("region"):
-            return True
-        from strato.config import load_settings
+        from strato.config import wants_cloud
 
-        placement = load_settings().get("placement") or {}
-        return placement.get("default_cloud") == "auto"
+        return wants_cloud(options)
 
     def cloud_providers(self, options: dict[str, Any]) -> tuple[list[str], list[str]]:
         """(usable provider names, one line per provider skipped and why)."""

@@ -279,11 +279,22 @@ class App:
         )
         return str(response["function_id"])
 
+    def _attach_source(self, definition: dict[str, Any], cache: dict[str, list[Any]]) -> None:
+        """Ship the function's own files with it when it runs on a cloud machine."""
+        if self._include_source and definition.get("pickled") is None:
+            from strato.config import wants_cloud
+
+            if wants_cloud(definition.get("options") or {}):
+                from strato._source import attach
+
+                attach(self._require_client(), definition, cache)
+
     def _register_bound(self, cls: Cls, params: dict[str, Any]) -> str:
         import pickle
 
         definition = cls._describe()  # type: ignore[attr-defined]
         definition["objects"] = self._hydrate_objects(cls._objects, {})  # type: ignore[attr-defined]
+        self._attach_source(definition, {})
         definition["params"] = pickle.dumps(params)
         return self._register(cls._tag, definition, parent_id=cls._class_function_id())
 
@@ -320,9 +331,11 @@ class App:
         try:
             self._client.session.subscribe_logs(self._app_id)
             cache: dict[int, Any] = {}
+            sources: dict[str, list[Any]] = {}
             for tag, obj in [*self._functions.items(), *self._classes.items()]:
                 definition = obj._describe()  # type: ignore[attr-defined]
                 definition["objects"] = self._hydrate_objects(obj._objects, cache)  # type: ignore[attr-defined]
+                self._attach_source(definition, sources)
                 self._function_ids[tag] = obj._function_id = self._register(tag, definition)
             yield self
         finally:

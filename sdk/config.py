@@ -54,3 +54,16 @@ def _load_settings(path: str) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         return {}
+
+
+def wants_cloud(options: dict[str, Any]) -> bool:
+    """Whether a function with these options runs on a cloud machine rather than this one:
+    it asks for a GPU, a region or a cloud (``cloud="local"`` keeps it here), or the operator
+    set ``[placement] default_cloud = "auto"``."""
+    cloud = options.get("cloud")
+    if cloud == "local":
+        return False
+    if cloud or options.get("gpu") or options.get("region"):
+        return True
+    placement = load_settings().get("placement") or {}
+    return bool(placement.get("default_cloud") == "auto")

@@ -28,7 +28,7 @@ PREPARERS: list[Callable[[Any, Any, Any], None]] = []
 RPC: dict[str, Callable[[Any, dict[str, Any]], Any]] = {}
 
 #: The modules of this package that contribute routers, preparers or tables.
-MODULES = ("images", "secrets", "volumes", "mounts", "dicts", "queues")
+MODULES = ("images", "blobs", "secrets", "volumes", "mounts", "dicts", "queues")
 
 _loaded = False
 

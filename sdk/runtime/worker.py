@@ -28,6 +28,8 @@ class Agent:
     """One container's connection and input loop."""
 
     def __init__(self, url: str, container_id: str, token: str) -> None:
+        self.url = url
+        self.token = token
         self.container_id = container_id
         self.ws = WebSocket(
             url.replace("http://", "ws://").replace("https://", "wss://") + "/v1/containers/stream",
@@ -52,6 +54,10 @@ class Agent:
         self.logs = LogCapture(self._send_logs)
         self.logs.start()
         try:
+            if definition.get("source"):
+                from strato.runtime.source import fetch
+
+                fetch(definition, self.url, self.token)
             if hello.get("mounts"):
                 from strato.runtime.mounts import activate
 

@@ -11,7 +11,9 @@ they travel by value, as they must to a machine without this repository.
 
 from __future__ import annotations
 
+import importlib
 import io
+import sys
 import time
 from typing import Any
 
@@ -319,3 +321,40 @@ def test_a_cloud_machine_syncs_a_volume_kept_in_each_bucket_store(
         assert b"".join(vol.read_file("out.txt")) == b"seeded by the client, read on aws"
     finally:
         strato.Volume.objects.delete(f"cloud-store-{kind}")
+
+
+def test_a_function_from_a_package_runs_on_a_machine_without_its_files(cloud, tmp_path_factory):
+    project = tmp_path_factory.mktemp("elsewhere") / "project"  # not the machine's workdir
+    package = project / "cloudjobs"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    (package / "jobs.py").write_text(
+        "import strato\n"
+        "from cloudjobs.helpers import double\n"
+        "\n"
+        'app = strato.App("cloud-source")\n'
+        "\n"
+        '@app.function(gpu="T4", cloud="aws", timeout=120)\n'
+        "def work(x):\n"
+        "    import cloudjobs\n"
+        '    return {"value": double(x), "from": cloudjobs.__file__}\n'
+    )
+    sys.path.insert(0, str(project))
+    try:
+        jobs = importlib.import_module("cloudjobs.jobs")
+    finally:
+        sys.path.remove(str(project))  # the machines boot without it (see MachineBooter)
+    try:
+        with jobs.app.run():
+            result = jobs.work.remote(21)
+        assert result["value"] == 42
+        # imported from the files the container fetched, not from this machine's
+        assert not result["from"].startswith(str(project))
+        assert result["from"] in (
+            "/root/cloudjobs/__init__.py",
+            "/tmp/strato-source/cloudjobs/__init__.py",
+        )
+    finally:
+        for name in [m for m in sys.modules if m == "cloudjobs" or m.startswith("cloudjobs.")]:
+            del sys.modules[name]
