@@ -34,6 +34,7 @@ import posixpath
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,8 @@ from strato.exception import (
 
 TMP_PREFIX = ".strato-tmp-"  # staging and download files; never listed or synced
 COPY_CHUNK = 8 << 20
+#: files up to this size go to S3 in one PutObject; larger ones as a multipart upload
+SINGLE_PUT_MAX = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -497,6 +500,8 @@ class KeyedStore:
     """
 
     prefix: str
+    #: files a working copy moves at once (requests to a store are mostly waiting)
+    transfers = 8
 
     def _listing(self, prefix: str, delimiter: str | None = None) -> Iterator[Any]:
         raise NotImplementedError
@@ -643,6 +648,14 @@ class S3Backend(KeyedStore):
         key = self._key(path)
         try:
             with open(staged.source, "rb") as body:
+                size = os.fstat(body.fileno()).st_size
+                if size <= SINGLE_PUT_MAX:  # one request, whose answer has the new ETag
+                    answer = self.client.put_object(
+                        Bucket=self.bucket, Key=key, Body=body, **self._extra
+                    )
+                    return FileStat(
+                        path, False, size, time.time(), str(answer["ETag"]).strip('"')
+                    )
                 self.client.upload_fileobj(
                     body, self.bucket, key, ExtraArgs=dict(self._extra) or None
                 )

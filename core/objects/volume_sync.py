@@ -31,6 +31,8 @@ import os
 import secrets
 import shutil
 import stat
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,7 @@ class WorkingCopy:
             local_files = {p: st for p, st in local_files.items() if p in remote_files}
         for directory in sorted(remote_dirs):
             self._ensure_dir(directory)
+        wanted: list[tuple[FileStat, bool]] = []
         for path, entry in remote_files.items():
             known = manifest.files.get(path)
             local = local_files.get(path)
@@ -169,9 +172,10 @@ class WorkingCopy:
                 continue  # a local change or deletion not yet committed: keep it
             if not exact and known is None and local is not None:
                 continue  # a new local file that happens to share the path: keep it
-            self._download(entry, direct=local is None and (exact or self.link))
+            wanted.append((entry, local is None and (exact or self.link)))
             stats.downloaded += 1
             stats.bytes += entry.size
+        self._transfer(lambda item: self._download(*item), wanted)
         for path in list(manifest.files):
             if path in remote_files:
                 continue
@@ -188,6 +192,15 @@ class WorkingCopy:
         manifest.dirs = set(remote_dirs)
         manifest.save(self.manifest_path)
         return stats
+
+    def _transfer(self, work: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """``work`` over ``items``, several at a time for a backend across a network (its
+        ``transfers``); the first failure is raised once the others are done."""
+        workers = min(int(getattr(self.backend, "transfers", 1)), len(items))
+        if workers <= 1:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(workers, thread_name_prefix="strato-sync") as pool:
+            return list(pool.map(work, items))
 
     def _ensure_dir(self, path: str) -> None:
         target = self.directory / path
@@ -263,6 +276,14 @@ class WorkingCopy:
             with self.backend.lock():
                 for directory in sorted(new_dirs):
                     self.backend.make_dir(directory)
+                if int(getattr(self.backend, "transfers", 1)) > 1:
+                    # a store across a network: publish several files at a time
+                    done = self._transfer(self._publish, staged)
+                    staged.clear()
+                    for path, entry, before in done:
+                        self.manifest.files[path] = [entry.version, *_signature(before)]
+                        stats.uploaded += 1
+                        stats.bytes += entry.size
                 while staged:
                     path, item, before = staged.pop(0)
                     entry = self.backend.publish(path, item, overwrite_dir=True)
@@ -282,6 +303,10 @@ class WorkingCopy:
             self.manifest.dirs = (self.manifest.dirs | new_dirs) - gone_dirs
             self.manifest.save(self.manifest_path)
         return stats
+
+    def _publish(self, item: tuple[str, Any, os.stat_result]) -> tuple[str, FileStat, Any]:
+        path, staged, before = item
+        return path, self.backend.publish(path, staged, overwrite_dir=True), before
 
     def reload(self) -> SyncStats:
         """Commit local changes, then pull everything committed since."""
