@@ -189,6 +189,12 @@ def validate_options(
             raise InvalidError(f"{name} must be True or False, got {args[name]!r}")
         if args.get(name):
             out[name] = True
+    if args.get("include_source") is not None:
+        if not isinstance(args["include_source"], bool):
+            raise InvalidError(
+                f"include_source must be True or False, got {args['include_source']!r}"
+            )
+        out["include_source"] = args["include_source"]  # else the app's setting applies
     if args.get("name") is not None and not isinstance(args["name"], str):
         raise InvalidError(f"name must be a str, got {type(args['name']).__name__}")
 

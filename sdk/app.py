@@ -280,11 +280,17 @@ class App:
         return str(response["function_id"])
 
     def _attach_source(self, definition: dict[str, Any], cache: dict[str, list[Any]]) -> None:
-        """Ship the function's own files with it when it runs on a cloud machine."""
-        if self._include_source and definition.get("pickled") is None:
+        """Ship the function's own files with it when it runs on a cloud machine (unless
+        ``include_source=False`` on the function, or on the app when the function says
+        nothing)."""
+        options = definition.get("options") or {}
+        include = options.get("include_source")
+        if include is None:
+            include = self._include_source
+        if include and definition.get("pickled") is None:
             from strato.config import wants_cloud
 
-            if wants_cloud(definition.get("options") or {}):
+            if wants_cloud(options):
                 from strato._source import attach
 
                 attach(self._require_client(), definition, cache)

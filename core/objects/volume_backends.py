@@ -653,9 +653,7 @@ class S3Backend(KeyedStore):
                     answer = self.client.put_object(
                         Bucket=self.bucket, Key=key, Body=body, **self._extra
                     )
-                    return FileStat(
-                        path, False, size, time.time(), str(answer["ETag"]).strip('"')
-                    )
+                    return FileStat(path, False, size, time.time(), str(answer["ETag"]).strip('"'))
                 self.client.upload_fileobj(
                     body, self.bucket, key, ExtraArgs=dict(self._extra) or None
                 )

@@ -56,3 +56,16 @@ def test_only_cloud_functions_carry_their_source(tmp_path, monkeypatch):
     definition = {"module": "json", "python_path": ["/nowhere"], "options": {}}
     app._attach_source(definition, {})
     assert "source" not in definition
+
+
+def test_include_source_is_a_function_option_that_overrides_the_app(tmp_path):
+    app = strato.App("source-options", include_source=True)
+
+    def f() -> None: ...
+
+    with pytest.raises(InvalidError, match="include_source must be True or False"):
+        app.function(include_source="no")(f)
+    off = {"module": "json", "python_path": ["/nowhere"], "options": {"gpu": ["T4"]}}
+    off["options"]["include_source"] = False
+    app._attach_source(off, {})  # no client needed: nothing is shipped
+    assert "source" not in off
