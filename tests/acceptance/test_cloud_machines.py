@@ -12,6 +12,7 @@ they travel by value, as they must to a machine without this repository.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import sys
 import time
@@ -358,3 +359,33 @@ def test_a_function_from_a_package_runs_on_a_machine_without_its_files(cloud, tm
     finally:
         for name in [m for m in sys.modules if m == "cloudjobs" or m.startswith("cloudjobs.")]:
             del sys.modules[name]
+
+
+def test_the_entry_file_of_an_app_reaches_a_machine_without_it(cloud, tmp_path_factory):
+    """What ``strato run script.py`` registers: functions of the script itself."""
+    from strato._serialization import MAIN_ALIAS
+
+    script = tmp_path_factory.mktemp("scripts") / "entry_app.py"
+    script.write_text(
+        "import strato\n"
+        "\n"
+        'app = strato.App("cloud-entry-file")\n'
+        "\n"
+        "def triple(x):\n"
+        "    return 3 * x\n"
+        "\n"
+        '@app.function(gpu="T4", cloud="aws", timeout=120)\n'
+        "def work(x):\n"
+        '    return {"value": triple(x), "file": __file__}\n'
+    )
+    spec = importlib.util.spec_from_file_location(MAIN_ALIAS, script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MAIN_ALIAS] = module
+    try:
+        spec.loader.exec_module(module)
+        with module.app.run():
+            result = module.work.remote(5)
+        assert result["value"] == 15
+        assert result["file"] != str(script) and result["file"].endswith("/entry_app.py")
+    finally:
+        sys.modules.pop(MAIN_ALIAS, None)
