@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import io
+import shutil
 import sys
 import time
 from typing import Any
@@ -32,7 +33,8 @@ from strato.plugins.local.provider import bubblewrap_path
 from strato.plugins.manager import default_providers
 
 pytestmark = pytest.mark.skipif(
-    bubblewrap_path() is None, reason="machines are played by sandboxed agents (bubblewrap)"
+    bubblewrap_path() is None or shutil.which("curl") is None,
+    reason="machines are played by sandboxed agents (bubblewrap) running the script (curl)",
 )
 
 
