@@ -14,7 +14,7 @@ from strato.exception import CredentialsError
 
 pytest.importorskip("boto3")
 
-DELAY_S = 2.5
+DELAY_S = 4.0
 DENIED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
     b"<Message>Access Denied</Message></Error>"
