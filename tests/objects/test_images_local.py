@@ -141,7 +141,7 @@ def test_a_second_build_is_all_cached_and_instant(workdir, capfd):
     elapsed = time.perf_counter() - started
     second = capfd.readouterr().err
     assert "building" not in second
-    assert elapsed < 0.5, f"a cached build took {elapsed:.2f}s"
+    assert elapsed < 5, f"a cached build took {elapsed:.2f}s"  # loose: bench_image_start.py
 
 
 def test_changing_the_last_layer_rebuilds_only_that_layer(workdir, capfd):

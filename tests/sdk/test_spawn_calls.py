@@ -95,7 +95,7 @@ def test_get_with_zero_timeout_on_a_slow_call_raises_timeout_error(app_dir):
     started = time.monotonic()
     with pytest.raises(strato.exception.TimeoutError):
         call.get(timeout=0)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 0.9  # it did not wait for the 1 s call
     assert call.get(timeout=10) == 1.0
 
 
