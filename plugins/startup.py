@@ -48,11 +48,12 @@ def _container_packages(spec: ContainerSpec) -> list[tuple[str, str]]:
     """What the agent needs in the image besides the standard library and Strato itself:
     (pip requirement, module) pairs."""
     from strato.core.bundle import AGENT_REQUIREMENTS
+    from strato.core.objects.volume_backends import parse_store_url
 
     packages = list(AGENT_REQUIREMENTS)
     for entry in spec.sync:
-        store = str(entry.get("store", ""))
-        scheme = "s3" if entry.get("kind") == "bucket" else store.split(":", 1)[0]
+        # a bucket mount is an S3-compatible bucket; a volume says where its store is
+        scheme = "s3" if entry.get("kind") == "bucket" else parse_store_url(entry["store"]).scheme
         packages += [p for p in STORE_PACKAGES.get(scheme, ()) if p not in packages]
     return packages
 

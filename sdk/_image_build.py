@@ -106,7 +106,7 @@ def run_build(
         missing = [sha for sha in answer.get("missing") or [] if sha not in uploaded]
         if answer["state"] != "missing_files" or not missing:
             break
-        _upload(client, sources, missing)
+        upload_files(client, sources, missing)
         uploaded.update(missing)
     if answer["state"] in ("failed", "missing_files"):
         raise ImageBuildError(
@@ -131,7 +131,7 @@ def _follow(client: Any, answer: dict[str, Any], progress: Progress) -> dict[str
         answer = client.rpc("image.build_log", {"build_id": answer["build_id"], "after": after})
 
 
-def _upload(client: Any, sources: Mapping[str, str], missing: list[str]) -> None:
+def upload_files(client: Any, sources: Mapping[str, str], missing: list[str]) -> None:
     """Send the content of local files the control plane cannot read itself."""
     for sha in missing:
         with open(sources[sha], "rb") as fh:

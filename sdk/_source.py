@@ -78,8 +78,7 @@ def attach(client: Any, definition: dict[str, Any], cache: dict[str, list[Any]])
             f"{MAX_BYTES >> 20} MiB a container gets with it; use App(include_source=False) "
             "and put the code in the image"
         )
-    missing = client.rpc("blob.missing", {"shas": sorted(sources)})
-    for sha in missing:
-        with open(sources[sha], "rb") as fh:
-            client.rpc("image.put_file", {"sha256": sha, "data": fh.read()})
+    from strato._image_build import upload_files
+
+    upload_files(client, sources, client.rpc("blob.missing", {"shas": sorted(sources)}))
     definition["source"] = {"files": entries}

@@ -488,13 +488,25 @@ class GCSEmulator(FakeService):
     def _get(
         self, caller: _Caller, bucket_name: str, name: str, query: dict[str, list[str]]
     ) -> _Object:
-        bucket = self._authorize(caller, bucket_name, "storage.objects.get")
+        return self._find(caller, bucket_name, name, query, "storage.objects.get")[1]
+
+    def _find(
+        self,
+        caller: _Caller,
+        bucket_name: str,
+        name: str,
+        query: dict[str, list[str]],
+        permission: str,
+    ) -> tuple[Any, _Object]:
+        """The bucket and the object a request names (its generation, if given), after the
+        permission check and the request's preconditions."""
+        bucket = self._authorize(caller, bucket_name, permission)
         obj = bucket.objects.get(name)
         wanted = _one(query, "generation")
         if obj is None or (wanted and wanted != str(obj.generation)):
             raise ApiError(404, f"No such object: {bucket_name}/{name}", "notFound")
         _check_conditions(obj, query)
-        return obj
+        return bucket, obj
 
     def _list(self, caller: _Caller, bucket_name: str, query: dict[str, list[str]]) -> Response:
         bucket = self._authorize(caller, bucket_name, "storage.objects.list")
@@ -569,12 +581,7 @@ class GCSEmulator(FakeService):
     def _delete(
         self, caller: _Caller, bucket_name: str, name: str, query: dict[str, list[str]]
     ) -> Response:
-        bucket = self._authorize(caller, bucket_name, "storage.objects.delete")
-        obj = bucket.objects.get(name)
-        wanted = _one(query, "generation")
-        if obj is None or (wanted and wanted != str(obj.generation)):
-            raise ApiError(404, f"No such object: {bucket_name}/{name}", "notFound")
-        _check_conditions(obj, query)
+        bucket, _obj = self._find(caller, bucket_name, name, query, "storage.objects.delete")
         del bucket.objects[name]
         return 204, {}, b""
 
